@@ -1,0 +1,41 @@
+# Agent rollback coordination: draft and reference node.
+SHELL := /bin/bash
+.DEFAULT_GOAL := test
+
+DRAFT := draft/draft-marp-agent-rollback-00.xml
+# npm ci writes node_modules/.package-lock.json; reinstall when it is missing
+# or older than package.json / package-lock.json.
+DEPS_STAMP := node_modules/.package-lock.json
+
+.PHONY: install build typecheck test draft demo bench clean
+
+$(DEPS_STAMP): package.json package-lock.json
+	npm ci
+	@touch $(DEPS_STAMP)
+
+install:
+	npm ci
+	@touch $(DEPS_STAMP)
+
+build: $(DEPS_STAMP)
+	npm run build
+
+typecheck: $(DEPS_STAMP)
+	npm run typecheck
+
+draft: $(DEPS_STAMP)
+	node scripts/check-draft.mjs
+
+test: $(DEPS_STAMP)
+	$(MAKE) --no-print-directory draft
+	npx --no-install tap
+
+demo: $(DEPS_STAMP)
+	npm run build
+	node dist/src/cli/main.js demo
+
+bench: $(DEPS_STAMP)
+	npm run bench
+
+clean:
+	rm -rf dist coverage .tap
