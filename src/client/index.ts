@@ -1,0 +1,131 @@
+/**
+ * A small client for the agent face of a node (draft appendix "Agent
+ * Interface"): an agent integrates with a few calls and one directive
+ * handler. Directives arrive over a WebSocket and resume after a reconnect
+ * from the last one handled, so none is missed.
+ */
+import { request } from 'undici';
+import WebSocket from 'ws';
+
+export type Reversibility = 'reversible' | 'compensable' | 'irreversible';
+export interface SetRef { initiator: string; id: string }
+export interface CheckpointRef { checkpoint: string; seq: number }
+
+export interface Directive {
+  seq: number;
+  set: SetRef;
+  execution: string;
+  action: 'restore' | 'compensate';
+  target: { checkpoint: string; seq: number; digest: string };
+  hints: unknown[];
+  cause: Record<string, unknown>;
+}
+
+export interface RollbackResult {
+  status: 'restored' | 'compensated' | 'compensation_required' | 'failed';
+  restored?: { checkpoint: string; digest: string };
+  detail?: string;
+}
+
+export class AgentApiError extends Error {
+  constructor(readonly status: number, readonly code: string, message: string) {
+    super(message);
+    this.name = 'AgentApiError';
+  }
+}
+
+export class AgentClient {
+  readonly #url: string;
+  readonly #token: string;
+  #socket: WebSocket | undefined;
+  #stopped = false;
+  #after = 0;
+
+  constructor(opts: { url: string; token: string }) {
+    this.#url = opts.url.replace(/\/$/, '');
+    this.#token = opts.token;
+  }
+
+  async call<T = any>(method: 'GET' | 'POST', path: string, body?: unknown, token = this.#token): Promise<T> {
+    const res = await request(this.#url + path, {
+      method,
+      headers: { authorization: `Bearer ${token}`, ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
+      body: body === undefined ? null : JSON.stringify(body),
+    });
+    const text = await res.body.text();
+    const parsed = text ? JSON.parse(text) : undefined;
+    if (res.statusCode >= 400) {
+      throw new AgentApiError(res.statusCode, parsed?.code ?? 'unknown', parsed?.detail ?? text);
+    }
+    return parsed as T;
+  }
+
+  execution(execution: string): Promise<unknown> {
+    return this.call('POST', '/agent/v1/executions', { execution });
+  }
+
+  checkpoint(execution: string, c: { checkpoint: string; seq: number; digest: string; reversibility: Reversibility; hints?: unknown[] }): Promise<unknown> {
+    return this.call('POST', '/agent/v1/checkpoints', { execution, ...c });
+  }
+
+  /** Declare that `execution` consumed output of another agent's execution as of its checkpoint. */
+  consumed(execution: string, producer: { agent: string; execution: string } & CheckpointRef): Promise<{ registered: boolean }> {
+    return this.call('POST', '/agent/v1/consumptions', { execution, producer });
+  }
+
+  failure(execution: string, f: { checkpoint: string; class: string; detail?: string }): Promise<{ set: SetRef }> {
+    return this.call('POST', '/agent/v1/failures', { execution, ...f });
+  }
+
+  result(set: SetRef, execution: string, r: RollbackResult): Promise<{ status: string }> {
+    return this.call('POST', '/agent/v1/results', { set, execution, ...r });
+  }
+
+  rollbackSet(set: SetRef): Promise<any> {
+    return this.call('GET', `/agent/v1/sets/${encodeURIComponent(set.initiator)}/${encodeURIComponent(set.id)}`);
+  }
+
+  records(): Promise<any[]> {
+    return this.call('GET', '/agent/v1/records');
+  }
+
+  /**
+   * Receive directives; the handler's result is reported to the node. Resumes
+   * after reconnects from the last directive handled.
+   */
+  onDirective(handler: (d: Directive) => Promise<RollbackResult>, opts: { after?: number; reconnectMs?: number } = {}): void {
+    this.#after = opts.after ?? this.#after;
+    this.#stopped = false;
+    const connect = (): void => {
+      if (this.#stopped) return;
+      const ws = new WebSocket(`${this.#url.replace(/^http/, 'ws')}/agent/v1/directives?after=${this.#after}`, {
+        headers: { authorization: `Bearer ${this.#token}` },
+      });
+      this.#socket = ws;
+      let chain = Promise.resolve();
+      ws.on('message', (data) => {
+        const d = JSON.parse(String(data)) as Directive & { type: string };
+        if (d.type !== 'directive' || d.seq <= this.#after) return;
+        chain = chain.then(async () => {
+          if (d.seq <= this.#after) return;
+          const r = await handler(d);
+          await this.result(d.set, d.execution, r);
+          this.#after = d.seq;
+        }).catch((err: unknown) => { ws.emit('error', err); });
+      });
+      ws.on('error', () => ws.terminate());
+      ws.on('close', () => { setTimeout(connect, opts.reconnectMs ?? 200); });
+    };
+    connect();
+  }
+
+  /** The sequence number of the last directive handled. */
+  get after(): number {
+    return this.#after;
+  }
+
+  close(): void {
+    this.#stopped = true;
+    this.#socket?.close();
+  }
+}

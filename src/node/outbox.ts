@@ -1,0 +1,95 @@
+/**
+ * Retransmission (draft Section "Retransmission"): every envelope is re-sent
+ * with backoff until the peer returns a receipt or the sender's deadline
+ * passes. Each attempt is signed afresh (new jti and iat), so the receiver's
+ * replay rule stays strict; idempotency is the protocol's, by its keys.
+ */
+import { errors, type ErrorCode } from '../errors.js';
+import type { Delivery, PeerLink } from './peer-link.js';
+
+export interface Outgoing {
+  to: string;
+  kind: string;
+  body: Record<string, unknown>;
+  /** Stable identity given by the core; a newer send with the same key replaces the older. */
+  key: string;
+  /** Give up after this instant (ms, node clock). */
+  until: number;
+}
+
+export interface OutboxHooks {
+  sign(o: Outgoing): Promise<{ compact: string; jti: string }>;
+  link(peer: string): PeerLink | undefined;
+  now(): number;
+  delivered(o: Outgoing): void;
+  /** Refused for good (not retryable) or expired; `code` says which. */
+  abandoned(o: Outgoing, code: ErrorCode | 'unreachable' | 'expired', detail: string): void;
+  attempt?(o: Outgoing, d: Delivery): void;
+}
+
+const BASE_MS = 50;
+const CAP_MS = 2000;
+
+interface Entry { current: Outgoing; running: boolean; generation: number }
+
+export class Outbox {
+  readonly #hooks: OutboxHooks;
+  readonly #entries = new Map<string, Entry>();
+  #closed = false;
+
+  constructor(hooks: OutboxHooks) {
+    this.#hooks = hooks;
+  }
+
+  get size(): number {
+    return this.#entries.size;
+  }
+
+  send(o: Outgoing): void {
+    if (this.#closed) return;
+    const e = this.#entries.get(o.key);
+    if (e) {
+      e.current = o;
+      e.generation++;
+      return;
+    }
+    const entry: Entry = { current: o, running: true, generation: 0 };
+    this.#entries.set(o.key, entry);
+    void this.#run(entry);
+  }
+
+  close(): void {
+    this.#closed = true;
+  }
+
+  async #run(entry: Entry): Promise<void> {
+    let attempt = 0;
+    for (;;) {
+      const o = entry.current;
+      const generation = entry.generation;
+      if (this.#closed) return;
+      if (this.#hooks.now() > o.until) return this.#finish(entry, () => this.#hooks.abandoned(o, 'expired', 'deadline passed'));
+      const link = this.#hooks.link(o.to);
+      let d: Delivery;
+      if (!link) {
+        d = { ok: false, code: 'unreachable', detail: `no link to ${o.to}` };
+      } else {
+        const { compact, jti } = await this.#hooks.sign(o);
+        d = await link.deliver(compact, jti);
+      }
+      this.#hooks.attempt?.(o, d);
+      if (entry.generation !== generation) { attempt = 0; continue; } // replaced while in flight
+      if (d.ok) return this.#finish(entry, () => this.#hooks.delivered(o));
+      if (d.code !== 'unreachable' && errors[d.code].action !== 'retry') {
+        return this.#finish(entry, () => this.#hooks.abandoned(o, d.code, d.detail));
+      }
+      const wait = Math.min(CAP_MS, BASE_MS * 2 ** attempt++) * (0.5 + Math.random() / 2);
+      await new Promise((r) => setTimeout(r, Math.max(1, Math.min(wait, o.until - this.#hooks.now() + 1))));
+    }
+  }
+
+  #finish(entry: Entry, then: () => void): void {
+    this.#entries.delete(entry.current.key);
+    then();
+  }
+}

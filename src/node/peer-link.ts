@@ -1,0 +1,113 @@
+/**
+ * Client side of the peer binding (draft Section "Transport Bindings"):
+ * deliver one compact JWS to a peer and learn whether it was durably accepted
+ * (a receipt) or refused (an error code). HTTP: POST /rollback/v1/envelope,
+ * 202 = receipt. WebSocket: one persistent link per peer, subprotocol
+ * rollback.v1; receipts and error frames are matched to envelopes by jti.
+ */
+import { request } from 'undici';
+import WebSocket from 'ws';
+import { isErrorCode, type ErrorCode } from '../errors.js';
+
+export type Delivery = { ok: true } | { ok: false; code: ErrorCode | 'unreachable'; detail: string };
+
+export interface PeerLink {
+  deliver(compact: string, jti: string): Promise<Delivery>;
+  close(): void;
+}
+
+export const ENVELOPE_PATH = '/rollback/v1/envelope';
+export const LINK_PATH = '/rollback/v1/link';
+export const SUBPROTOCOL = 'rollback.v1';
+
+function unreachable(err: unknown): Delivery {
+  return { ok: false, code: 'unreachable', detail: err instanceof Error ? err.message : String(err) };
+}
+
+function refused(body: unknown, fallback: string): Delivery {
+  const code = (body as { code?: unknown } | null)?.code;
+  const detail = (body as { detail?: unknown } | null)?.detail;
+  return isErrorCode(code)
+    ? { ok: false, code, detail: typeof detail === 'string' ? detail : '' }
+    : { ok: false, code: 'unreachable', detail: fallback };
+}
+
+export function httpLink(baseUrl: string, timeoutMs = 5000): PeerLink {
+  const url = new URL(ENVELOPE_PATH, baseUrl).toString();
+  return {
+    async deliver(compact) {
+      try {
+        const res = await request(url, {
+          method: 'POST',
+          headers: { 'content-type': 'application/jose' },
+          body: compact,
+          headersTimeout: timeoutMs,
+          bodyTimeout: timeoutMs,
+        });
+        const text = await res.body.text();
+        if (res.statusCode === 202) return { ok: true };
+        let body: unknown = null;
+        try { body = JSON.parse(text); } catch { /* not a problem document */ }
+        return refused(body, `HTTP ${res.statusCode}`);
+      } catch (err) {
+        return unreachable(err);
+      }
+    },
+    close() { /* undici's global pool needs no closing per peer */ },
+  };
+}
+
+interface Waiter { resolve(d: Delivery): void; timer: NodeJS.Timeout }
+
+export function wsLink(baseUrl: string, timeoutMs = 5000): PeerLink {
+  const url = new URL(LINK_PATH, baseUrl.replace(/^http/, 'ws')).toString();
+  const waiting = new Map<string, Waiter>();
+  let socket: WebSocket | undefined;
+  let opening: Promise<WebSocket> | undefined;
+  let closed = false;
+
+  const settle = (jti: string, d: Delivery): void => {
+    const w = waiting.get(jti);
+    if (!w) return;
+    waiting.delete(jti);
+    clearTimeout(w.timer);
+    w.resolve(d);
+  };
+
+  const open = (): Promise<WebSocket> => {
+    if (socket?.readyState === WebSocket.OPEN) return Promise.resolve(socket);
+    opening ??= new Promise<WebSocket>((resolve, reject) => {
+      const ws = new WebSocket(url, SUBPROTOCOL, { handshakeTimeout: timeoutMs, maxPayload: 1 << 20 });
+      ws.once('open', () => { socket = ws; opening = undefined; resolve(ws); });
+      ws.once('error', (err) => { opening = undefined; reject(err); });
+      ws.on('message', (data) => {
+        let frame: { type?: unknown; jti?: unknown; code?: unknown; detail?: unknown };
+        try { frame = JSON.parse(String(data)); } catch { return; }
+        if (typeof frame.jti !== 'string') return;
+        settle(frame.jti, frame.type === 'receipt' ? { ok: true } : refused(frame, 'bad frame'));
+      });
+      ws.on('close', () => {
+        if (socket === ws) socket = undefined;
+        for (const jti of [...waiting.keys()]) settle(jti, unreachable(new Error('link closed')));
+      });
+    });
+    return opening;
+  };
+
+  return {
+    async deliver(compact, jti) {
+      if (closed) return unreachable(new Error('link closed'));
+      let ws: WebSocket;
+      try { ws = await open(); } catch (err) { return unreachable(err); }
+      return new Promise<Delivery>((resolve) => {
+        const timer = setTimeout(() => settle(jti, unreachable(new Error('no receipt'))), timeoutMs);
+        waiting.set(jti, { resolve, timer });
+        ws.send(compact, (err) => { if (err) settle(jti, unreachable(err)); });
+      });
+    },
+    close() {
+      closed = true;
+      socket?.close(1001);
+    },
+  };
+}
