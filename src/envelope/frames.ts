@@ -1,0 +1,36 @@
+/**
+ * Turning intake results and errors into binding messages: WebSocket
+ * receipt / error frames and RFC 9457 problem documents (HTTP).
+ */
+import { ProtocolError, problem, type ErrorCode } from '../errors.js';
+
+export interface ErrorFrame { type: 'error'; jti: string | null; code: ErrorCode; detail: string }
+export interface ReceiptFrame { type: 'receipt'; jti: string }
+
+const MAX_DETAIL = 1024;
+
+/** Any thrown value as a ProtocolError; unknown failures become `internal` (no detail leaks). */
+export function toProtocolError(err: unknown): ProtocolError {
+  return err instanceof ProtocolError ? err : new ProtocolError('internal');
+}
+
+function detailOf(e: ProtocolError): string {
+  return e.message.length > MAX_DETAIL ? e.message.slice(0, MAX_DETAIL) : e.message;
+}
+
+export function errorFrame(err: unknown, jti: string | null): ErrorFrame {
+  const e = toProtocolError(err);
+  return { type: 'error', jti, code: e.code, detail: detailOf(e) };
+}
+
+export function receiptFrame(jti: string): ReceiptFrame {
+  return { type: 'receipt', jti };
+}
+
+/** RFC 9457 problem JSON and its HTTP status for any thrown value. */
+export function problemOf(err: unknown): { status: number; body: ReturnType<typeof problem> } {
+  const e = toProtocolError(err);
+  const body = problem(e);
+  body.detail = detailOf(e);
+  return { status: e.status, body };
+}
