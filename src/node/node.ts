@@ -1,0 +1,383 @@
+/**
+ * The sidecar node: wraps the pure core in the envelope pipeline, the
+ * durable log and the two faces.
+ *
+ * Durability (draft Section "Operational Considerations"): every input the
+ * core accepts is appended to the hash-chained log and fsynced BEFORE the
+ * node answers (receipt or agent response) and before any of its effects
+ * run. On start, the log is replayed through a fresh core and `resume()`
+ * re-emits what was pending, so a node killed at any moment finishes what it
+ * had accepted.
+ */
+import { randomUUID } from 'node:crypto';
+import { mkdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import Fastify, { type FastifyInstance } from 'fastify';
+import websocket from '@fastify/websocket';
+import { pino, type Logger } from 'pino';
+import { ProtocolError } from '../errors.js';
+import { Core, recordHash, type Effect, type Input } from '../core/index.js';
+import {
+  Intake, RateLimiter, ReplayCache, RestartFloor, TrustStore, defaultSchemas, fileWatermark,
+  loadJwks, loadSigner, peekJti, sealEnvelope, type Accepted, type Signer, type PeerTrust,
+} from '../envelope/index.js';
+import { openLog, type Log } from '../store/index.js';
+import type { NodeConfig } from './config.js';
+import { agentFace, type AgentEngine } from './agent-face.js';
+import { DirectiveQueue } from './directives.js';
+import { createMetrics, type Metrics } from './metrics.js';
+import { Outbox, type Outgoing } from './outbox.js';
+import { httpLink, wsLink, SUBPROTOCOL, type PeerLink } from './peer-link.js';
+import { peerFace, type EnvelopeSink } from './peer-face.js';
+
+export interface NodeOptions {
+  logger?: Logger;
+  clock?: () => number;
+  /** Test-only hook: called at named durable steps; may kill the process. */
+  crashPoint?: (name: string) => void;
+}
+
+interface LogBody { t: number; input?: Input; record?: string }
+
+export class RollbackNode implements EnvelopeSink {
+  readonly config: NodeConfig;
+  readonly log: Logger;
+  readonly metrics: Metrics;
+  readonly directives = new DirectiveQueue();
+  peerApp!: FastifyInstance;
+  agentApp!: FastifyInstance;
+  #core!: Core;
+  #store!: Log;
+  #intake!: Intake;
+  #trust!: TrustStore;
+  #signer!: Signer;
+  #outbox!: Outbox;
+  #links = new Map<string, PeerLink>();
+  #clock: () => number;
+  #crash: (name: string) => void;
+  #records: { index: number; hash: string; compact: string }[] = [];
+  #deliveryWaiters = new Map<string, (ok: boolean) => void>();
+  #signed = new Map<string, string>();
+  #ready = false;
+
+  private constructor(config: NodeConfig, opts: NodeOptions) {
+    this.config = config;
+    this.log = opts.logger ?? pino({ level: config.logLevel, base: { node: config.id } });
+    this.metrics = createMetrics();
+    this.#clock = opts.clock ?? Date.now;
+    this.#crash = opts.crashPoint ?? (() => {});
+  }
+
+  static async start(config: NodeConfig, opts: NodeOptions = {}): Promise<RollbackNode> {
+    const node = new RollbackNode(config, opts);
+    await node.#start();
+    return node;
+  }
+
+  // ---- start-up ----------------------------------------------------------
+
+  async #start(): Promise<void> {
+    const c = this.config;
+    mkdirSync(c.dataDir, { recursive: true });
+    this.#signer = loadSigner(c.id, c.keys.private);
+    this.#trust = new TrustStore(this.#trustConfig());
+    const now = this.#clock();
+    this.#intake = new Intake({
+      self: c.id,
+      trust: this.#trust,
+      schemas: defaultSchemas(),
+      replay: new ReplayCache({ windowSeconds: c.limits.replayWindowSeconds, skewSeconds: c.limits.skewSeconds, quotaPerPeer: c.limits.replayQuotaPerPeer }),
+      floor: new RestartFloor({ startSeconds: Math.floor(now / 1000), skewSeconds: c.limits.skewSeconds, store: fileWatermark(join(c.dataDir, 'watermark')) }),
+      maxBytes: c.limits.maxEnvelopeBytes,
+      windowSeconds: c.limits.replayWindowSeconds,
+      skewSeconds: c.limits.skewSeconds,
+      sourceLimiter: new RateLimiter({ ratePerSecond: c.limits.ratePerSource }),
+      peerLimiter: new RateLimiter({ ratePerSecond: c.limits.ratePerPeer }),
+      clock: this.#clock,
+    });
+    this.#core = new Core({
+      self: c.id,
+      sign: (typ, payload) => this.#sign(typ, payload),
+      config: {
+        maxHops: c.limits.maxHops,
+        fanoutLimit: c.limits.fanoutLimit,
+        hopMarginMs: c.limits.hopMarginMs,
+        leaseGraceMs: c.limits.leaseGraceMs,
+        defaultBudgetMs: c.limits.deadlineMs,
+        policy: (execution: string) => c.policy.executions[execution] ?? c.policy.default,
+      },
+    });
+    this.#outbox = new Outbox({
+      sign: async (o) => {
+        const s = sealEnvelope(this.#signer, o.kind as never, o.to, o.body, { iat: Math.floor(this.#clock() / 1000) });
+        return { compact: s.compact, jti: s.jti };
+      },
+      link: (peer) => this.#link(peer),
+      now: this.#clock,
+      delivered: (o) => this.#delivered(o),
+      abandoned: (o, code, detail) => {
+        this.log.warn({ to: o.to, kind: o.kind, key: o.key, code, detail }, 'envelope abandoned');
+        this.#deliveryWaiters.get(o.key)?.(false);
+      },
+    });
+
+    // Replay the durable log through a fresh core (effects are re-derived).
+    this.#store = await openLog(join(c.dataDir, 'log'), { logger: this.log });
+    for (const e of this.#store.entries) {
+      const b = e.body as LogBody;
+      if (b.record !== undefined) this.#rememberRecord(b.record);
+    }
+    for (const e of this.#store.entries) {
+      const b = e.body as LogBody;
+      if (b.input === undefined) continue;
+      const effects = this.#core.handle(b.input, b.t);
+      for (const ef of effects) if (ef.type === 'directive') this.directives.push(ef.directive);
+    }
+    if (this.#store.length > 0) this.log.info({ entries: this.#store.length, records: this.#records.length }, 'state rebuilt from the log');
+
+    await this.#listen();
+    await this.#execute(this.#core.resume(this.#clock()));
+    this.#ready = true;
+  }
+
+  #trustConfig(): { peers: PeerTrust[] } {
+    const c = this.config;
+    const own = { keys: [...[c.keys.private].map((p) => publicOf(p)), ...c.keys.retired.map((p) => ({ ...publicOf(p), retired: true }))] };
+    return {
+      peers: [
+        { id: c.id, jwks: own },
+        ...c.peers.map((p) => ({ id: p.id, ...(p.url ? { url: p.url } : {}), jwks: loadJwks(p.jwks) as PeerTrust['jwks'] })),
+      ],
+    };
+  }
+
+  /** Keys and peers reload without a restart (retired keys stay for old records). */
+  reloadTrust(peers: NodeConfig['peers']): void {
+    this.config.peers = peers;
+    this.#trust.reload(this.#trustConfig());
+    for (const l of this.#links.values()) l.close();
+    this.#links.clear();
+  }
+
+  async #listen(): Promise<void> {
+    const c = this.config;
+    this.peerApp = Fastify({ loggerInstance: this.log.child({ face: 'peer' }), bodyLimit: c.limits.maxEnvelopeBytes, disableRequestLogging: true }) as unknown as FastifyInstance;
+    await this.peerApp.register(websocket, {
+      options: {
+        maxPayload: c.limits.maxEnvelopeBytes,
+        handleProtocols: (protocols: Set<string>) => (protocols.has(SUBPROTOCOL) ? SUBPROTOCOL : false),
+      },
+    });
+    await this.peerApp.register(peerFace, { sink: this, maxBytes: c.limits.maxEnvelopeBytes });
+    this.peerApp.get('/healthz', async () => ({ ok: true }));
+    this.peerApp.get('/readyz', async (_req, reply) => reply.code(this.#ready ? 200 : 503).send({ ready: this.#ready }));
+    this.peerApp.get('/metrics', async (_req, reply) => reply.type(this.metrics.registry.contentType).send(await this.metrics.registry.metrics()));
+
+    this.agentApp = Fastify({ loggerInstance: this.log.child({ face: 'agent' }), disableRequestLogging: true }) as unknown as FastifyInstance;
+    await this.agentApp.register(websocket);
+    const credentials = { agent: readToken(c.agentFace.tokenFile), operator: readToken(c.operator.tokenFile) };
+    await this.agentApp.register(agentFace, { engine: this.#engine(), credentials });
+
+    await this.peerApp.listen({ host: c.peerFace.host, port: c.peerFace.port });
+    await this.agentApp.listen({ host: c.agentFace.host, port: c.agentFace.port });
+  }
+
+  get peerUrl(): string {
+    const a = this.peerApp.server.address() as { port: number };
+    return `http://${this.config.peerFace.host}:${a.port}`;
+  }
+
+  get agentUrl(): string {
+    const a = this.agentApp.server.address() as { port: number };
+    return `http://${this.config.agentFace.host}:${a.port}`;
+  }
+
+  // ---- inputs ------------------------------------------------------------
+
+  /** Peer face: run the intake pipeline, then the core; durable before the receipt. */
+  async receive(compact: string, source: string): Promise<{ jti: string }> {
+    let accepted: Accepted;
+    try {
+      accepted = await this.#intake.accept(compact, { source });
+    } catch (err) {
+      this.#count('unknown', err);
+      throw err;
+    }
+    try {
+      await this.#apply({
+        type: 'envelope',
+        kind: accepted.kind,
+        from: accepted.peer,
+        payload: accepted.payload,
+        statements: accepted.statements.map((s) => ({ compact: s.compact, payload: s.payload })),
+      } as Input);
+    } catch (err) {
+      this.#count(accepted.kind, err);
+      throw err;
+    }
+    this.metrics.messages.inc({ kind: accepted.kind, result: 'accepted' });
+    return { jti: accepted.jti };
+  }
+
+  peekJti(compact: string): string | null {
+    return peekJti(compact);
+  }
+
+  #count(kind: string, err: unknown): void {
+    const code = err instanceof ProtocolError ? err.code : 'internal';
+    this.metrics.messages.inc({ kind, result: 'rejected' });
+    this.metrics.rejections.inc({ code });
+  }
+
+  /**
+   * Hand one input to the core; refused inputs change nothing. Accepted ones
+   * are logged (fsync) before this resolves and before their effects run.
+   */
+  async #apply(input: Input): Promise<Effect[]> {
+    const t = this.#clock();
+    const effects = this.#core.handle(input, t);
+    this.#crash('handled');
+    await this.#store.append({ t, input } satisfies LogBody);
+    this.#crash('logged');
+    await this.#execute(effects);
+    return effects;
+  }
+
+  async #execute(effects: Effect[]): Promise<void> {
+    for (const ef of effects) {
+      switch (ef.type) {
+        case 'send':
+          this.#outbox.send({ to: ef.to, kind: ef.kind, body: ef.body as Record<string, unknown>, key: ef.key, until: ef.until });
+          break;
+        case 'directive':
+          this.directives.push(ef.directive);
+          break;
+        case 'timer':
+          this.#arm(ef.id, ef.at);
+          break;
+        case 'record':
+          if (!this.#signed.has(ef.hash)) {
+            await this.#store.append({ t: this.#clock(), record: ef.compact } satisfies LogBody);
+            this.#rememberRecord(ef.compact, ef.hash);
+            this.#crash('recorded');
+            const outcome = (ef as { outcome?: string }).outcome;
+            if (outcome) this.metrics.sets.inc({ outcome });
+          }
+          break;
+        case 'state':
+          this.log.info({ ...ef }, 'state');
+          break;
+        default:
+          break;
+      }
+    }
+  }
+
+  #timers = new Map<string, NodeJS.Timeout>();
+  #arm(id: string, at: number): void {
+    clearTimeout(this.#timers.get(id));
+    const t = setTimeout(() => {
+      this.#timers.delete(id);
+      this.#apply({ type: 'timer', id } as Input).catch((err) => this.log.error({ err, id }, 'timer input refused'));
+    }, Math.max(0, at - this.#clock()));
+    t.unref();
+    this.#timers.set(id, t);
+  }
+
+  #delivered(o: Outgoing): void {
+    this.#deliveryWaiters.get(o.key)?.(true);
+    this.#apply({ type: 'delivered', key: o.key } as Input).catch((err) => this.log.debug({ err, key: o.key }, 'delivered input refused'));
+  }
+
+  #link(peer: string): PeerLink | undefined {
+    let l = this.#links.get(peer);
+    if (l) return l;
+    const p = this.config.peers.find((x) => x.id === peer);
+    if (!p?.url) return undefined;
+    l = p.transport === 'ws' ? wsLink(p.url) : httpLink(p.url);
+    this.#links.set(peer, l);
+    return l;
+  }
+
+  /** Statements are signed by the core; a record already in the log keeps its logged signature. */
+  #sign(typ: string, payload: object): string {
+    if (typ === 'rollback-record+jwt' || typ === 'rollback-followup+jwt') {
+      const known = this.#signed.get(recordHash(payload));
+      if (known) return known;
+    }
+    return this.#signer.sign(typ as never, payload);
+  }
+
+  #rememberRecord(compact: string, hash?: string): void {
+    const payload = JSON.parse(Buffer.from(compact.split('.')[1]!, 'base64url').toString('utf8')) as { index: number };
+    const h = hash ?? recordHash(payload);
+    if (this.#signed.has(h)) return;
+    this.#signed.set(h, compact);
+    this.#records.push({ index: payload.index, hash: h, compact });
+  }
+
+  // ---- agent face ----------------------------------------------------------
+
+  #engine(): AgentEngine {
+    const run = (input: Record<string, unknown>) => this.#apply(input as unknown as Input);
+    return {
+      execution: async (b) => { await run({ type: 'execution', ...b }); return { execution: b.execution }; },
+      checkpoint: async (b) => { await run({ type: 'checkpoint', ...b, hints: b.hints ?? [] }); return { checkpoint: b.checkpoint }; },
+      consumed: async (b) => {
+        const effects = await run({ type: 'consumed', ...b });
+        const send = effects.find((e) => e.type === 'send' && e.kind === 'dependency') as { key: string } | undefined;
+        if (!send) return { registered: true };
+        const ok = await new Promise<boolean>((resolve) => {
+          const timer = setTimeout(() => resolve(false), 10_000);
+          this.#deliveryWaiters.set(send.key, (v) => { clearTimeout(timer); this.#deliveryWaiters.delete(send.key); resolve(v); });
+        });
+        return { registered: ok };
+      },
+      failure: async (b) => {
+        const setId = randomUUID();
+        await run({ type: 'failure', ...b, setId });
+        return { set: { initiator: this.config.id, id: setId } };
+      },
+      result: async (b) => {
+        await run({ type: 'result', ...b });
+        return { status: 'accepted' };
+      },
+      decision: async (b) => run({ type: 'decision', ...b }).then(() => ({ ok: true })),
+      cancel: async (b) => run({ type: 'cancel', ...b }).then(() => ({ ok: true })),
+      clearDegraded: async (b) => run({ type: 'security', state: 'normal', ...b }).then(() => ({ ok: true })),
+      sets: () => this.#core.sets(),
+      set: (ref) => this.#core.set(ref),
+      records: () => this.#records.map((r) => ({ ...r, payload: JSON.parse(Buffer.from(r.compact.split('.')[1]!, 'base64url').toString('utf8')) })),
+      directives: this.directives,
+    };
+  }
+
+  get records(): readonly { index: number; hash: string; compact: string }[] {
+    return this.#records;
+  }
+
+  get core(): Core {
+    return this.#core;
+  }
+
+  /** Graceful stop: stop accepting, persist nothing new (everything accepted is already durable). */
+  async stop(): Promise<void> {
+    this.#ready = false;
+    this.#outbox.close();
+    for (const t of this.#timers.values()) clearTimeout(t);
+    for (const l of this.#links.values()) l.close();
+    await Promise.allSettled([this.agentApp?.close(), this.peerApp?.close()]);
+    await this.#store.close();
+  }
+}
+
+function readToken(path: string): string {
+  const t = readFileSync(path, 'utf8').trim();
+  if (t.length < 16) throw new Error(`${path}: token must be at least 16 characters`);
+  return t;
+}
+
+function publicOf(privatePath: string): Record<string, unknown> {
+  const { d: _d, ...pub } = JSON.parse(readFileSync(privatePath, 'utf8')) as Record<string, unknown>;
+  return pub;
+}
