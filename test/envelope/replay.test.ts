@@ -1,0 +1,164 @@
+import t from 'tap';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { ProtocolError } from '../../src/errors.js';
+import {
+  ReplayCache, replayKey, RestartFloor, fileWatermark, memoryWatermark, RateLimiter, Intake, sealEnvelope,
+} from '../../src/envelope/index.js';
+import { NOW, depBody, world } from './helpers.js';
+
+const code = (fn: () => unknown): string => {
+  try {
+    fn();
+    return 'ok';
+  } catch (e) {
+    return (e as ProtocolError).code;
+  }
+};
+const jti = (i: number): string => `jti-${String(i).padStart(16, '0')}`;
+
+t.test('check-and-insert, replay, expiry', async (t) => {
+  const c = new ReplayCache({ windowSeconds: 300, skewSeconds: 30, bucketSeconds: 10 });
+  t.equal(code(() => c.checkAndInsert('alice', 'alice', jti(1), NOW, NOW)), 'ok');
+  t.equal(code(() => c.checkAndInsert('alice', 'alice', jti(1), NOW, NOW)), 'replayed');
+  t.equal(code(() => c.checkAndInsert('alice', 'alice', jti(1), NOW + 20, NOW + 1)), 'replayed', 'same jti, other iat bucket');
+  t.equal(code(() => c.checkAndInsert('carol', 'carol', jti(1), NOW, NOW)), 'ok', 'same jti, other issuer');
+  t.equal(c.count('alice'), 1);
+  t.same(c.stats(), { entries: 2, buckets: 1, tableBytes: 8192 });
+  // Still remembered at the end of the window.
+  t.equal(code(() => c.checkAndInsert('alice', 'alice', jti(1), NOW, NOW + 330)), 'replayed');
+  // Bucket [NOW, NOW+10) expires once NOW+9 is older than window+skew.
+  c.expire(NOW + 9 + 331);
+  t.equal(c.stats().entries, 0);
+  t.equal(c.count('alice'), 0);
+  t.equal(c.count('carol'), 0);
+});
+
+t.test('per-peer quota fails closed for that peer only', async (t) => {
+  const c = new ReplayCache({ quotaPerPeer: 3 });
+  for (let i = 0; i < 3; i++) c.checkAndInsert('alice', 'alice', jti(i), NOW, NOW);
+  t.equal(code(() => c.checkAndInsert('alice', 'alice', jti(9), NOW, NOW)), 'replay_quota');
+  t.equal(code(() => c.checkAndInsert('alice', 'alice', jti(0), NOW, NOW)), 'replayed', 'a replay is still reported as such');
+  t.equal(code(() => c.checkAndInsert('carol', 'carol', jti(9), NOW, NOW)), 'ok', 'other peers unaffected');
+  c.expire(NOW + 400);
+  t.equal(code(() => c.checkAndInsert('alice', 'alice', jti(9), NOW + 400, NOW + 400)), 'ok', 'quota frees as entries expire');
+  const g = new ReplayCache({ maxEntries: 2 });
+  g.checkAndInsert('a', 'a', jti(1), NOW, NOW);
+  g.checkAndInsert('b', 'b', jti(1), NOW, NOW);
+  t.equal(code(() => g.checkAndInsert('c', 'c', jti(1), NOW, NOW)), 'replay_quota', 'global bound');
+});
+
+t.test('partial expiry keeps counts per peer', async (t) => {
+  const c = new ReplayCache({ bucketSeconds: 10 });
+  c.checkAndInsert('alice', 'alice', jti(1), NOW, NOW);
+  c.checkAndInsert('alice', 'alice', jti(2), NOW + 100, NOW + 100);
+  c.checkAndInsert('carol', 'carol', jti(3), NOW + 100, NOW + 100);
+  c.expire(NOW + 345);
+  t.equal(c.count('alice'), 1);
+  t.equal(c.count('carol'), 1);
+  t.equal(c.stats().buckets, 1);
+});
+
+t.test('memory bound: tables grow, stay compact', async (t) => {
+  const c = new ReplayCache({ quotaPerPeer: 1_000_000 });
+  const n = 100_000;
+  for (let i = 0; i < n; i++) c.checkAndInsert('alice', 'alice', jti(i), NOW + (i % 300), NOW + 300);
+  const s = c.stats();
+  t.equal(s.entries, n);
+  t.ok(s.tableBytes / n <= 32, `${(s.tableBytes / n).toFixed(1)} table bytes per id`);
+  for (let i = 0; i < n; i += 997) t.equal(code(() => c.checkAndInsert('alice', 'alice', jti(i), NOW + 300, NOW + 300)), 'replayed');
+});
+
+t.test('replay key', async (t) => {
+  const [hi, lo] = replayKey('alice', jti(1));
+  t.ok(hi >= 0 && hi <= 0xffffffff && lo >= 0 && lo <= 0xffffffff);
+  t.notSame(replayKey('alice', jti(1)), replayKey('alicf', jti(1)));
+  t.notSame(replayKey('ab', 'cdefghijklmnopqrs'), replayKey('abc', 'defghijklmnopqrs'), 'length-prefixed: no ambiguity');
+});
+
+t.test('options are validated', async (t) => {
+  t.throws(() => new ReplayCache({ windowSeconds: 0 }), RangeError);
+  t.throws(() => new ReplayCache({ quotaPerPeer: 1.5 }), RangeError);
+  t.throws(() => new ReplayCache({ skewSeconds: -1 }), RangeError);
+  t.ok(new ReplayCache({ skewSeconds: 0 }));
+});
+
+t.test('restart floor', async (t) => {
+  const lost = new RestartFloor({ startSeconds: NOW, skewSeconds: 30 });
+  t.equal(lost.lost, true);
+  t.equal(lost.notBefore, NOW + 30);
+  t.equal(code(() => lost.check(NOW + 29)), 'iat_stale');
+  t.equal(code(() => lost.check(NOW + 30)), 'ok');
+  lost.accepted(NOW + 40); // no store: nothing to persist
+
+  const store = memoryWatermark();
+  const f = new RestartFloor({ startSeconds: NOW, skewSeconds: 30, store });
+  t.equal(f.lost, true);
+  f.accepted(NOW + 31);
+  t.equal(store.value, NOW + 31);
+  f.accepted(NOW + 31);
+  f.accepted(NOW + 30);
+  t.equal(store.value, NOW + 31, 'only grows');
+  const g = new RestartFloor({ startSeconds: NOW + 100, skewSeconds: 30, store });
+  t.equal(g.lost, false);
+  t.equal(g.notBefore, NOW + 32, 'after restart: iat must exceed the watermark');
+
+  const dir = mkdtempSync(join(tmpdir(), 'marp-floor-'));
+  const path = join(dir, 'replay-watermark');
+  const fw = fileWatermark(path);
+  t.equal(fw.load(), undefined);
+  fw.save(NOW);
+  t.equal(readFileSync(path, 'utf8'), `${NOW}\n`);
+  t.equal(fileWatermark(path).load(), NOW);
+  writeFileSync(path, 'garbage');
+  t.equal(fw.load(), undefined, 'unreadable watermark counts as lost');
+  writeFileSync(path, '-5');
+  t.equal(fw.load(), undefined);
+});
+
+t.test('intake across a restart', async (t) => {
+  const store = memoryWatermark();
+  const w = world();
+  const { schemas } = await import('./helpers.js');
+  const node = (start: number, s = store) => new Intake({
+    self: 'bob', trust: w.trust, schemas, replay: new ReplayCache(),
+    floor: new RestartFloor({ startSeconds: start, skewSeconds: 30, store: s }), clock: () => NOW * 1000,
+  });
+  const e1 = sealEnvelope(w.alice.signer, 'dependency', 'bob', depBody, { iat: NOW + 20 });
+  const e2 = sealEnvelope(w.alice.signer, 'dependency', 'bob', depBody, { iat: NOW - 5 });
+  const first = node(NOW - 1000);
+  t.equal((await first.accept(e1.compact)).jti, e1.jti, 'accepted (future iat within skew)');
+  await t.rejects(first.accept(e1.compact), { code: 'replayed' });
+  t.equal(store.value, NOW + 20);
+  // Restart: the cache is empty, the watermark refuses the old envelope.
+  const second = node(NOW);
+  await t.rejects(second.accept(e1.compact), { code: 'iat_stale' });
+  await t.rejects(second.accept(e2.compact), { code: 'iat_stale' });
+  const e3 = sealEnvelope(w.alice.signer, 'dependency', 'bob', depBody, { iat: NOW + 21 });
+  t.ok(await second.accept(e3.compact), 'fresh iat accepted');
+  // Without a watermark: floor = start + skew.
+  const third = node(NOW - 5, memoryWatermark());
+  await t.rejects(third.accept(e1.compact), { code: 'iat_stale' }, 'iat 20 s ahead < start + skew');
+});
+
+t.test('rate limiter', async (t) => {
+  const r = new RateLimiter({ ratePerSecond: 2, burst: 2 });
+  t.ok(r.take('a', 0));
+  t.ok(r.take('a', 0));
+  t.notOk(r.take('a', 0));
+  t.equal(code(() => r.check('a', 100)), 'rate_limited');
+  t.ok(r.take('a', 600), 'refilled at 2/s');
+  t.ok(r.take('b', 0), 'keys independent');
+  t.throws(() => new RateLimiter({ ratePerSecond: 0 }), RangeError);
+  t.throws(() => new RateLimiter({ ratePerSecond: 1, burst: 0 }), RangeError);
+  t.throws(() => new RateLimiter({ ratePerSecond: 1, maxKeys: 0 }), RangeError);
+  t.equal(new RateLimiter({ ratePerSecond: 5 }).burst, 5);
+  const m = new RateLimiter({ ratePerSecond: 1, burst: 1, maxKeys: 2 });
+  m.take('x', 0);
+  m.take('y', 0);
+  m.take('z', 0); // both busy: oldest evicted
+  t.equal(m.size, 2);
+  m.take('w', 5000); // all idle: idle ones evicted
+  t.equal(m.size, 1);
+});

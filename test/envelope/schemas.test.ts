@@ -1,0 +1,46 @@
+import t from 'tap';
+import { mkdtempSync, writeFileSync, copyFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { ProtocolError } from '../../src/errors.js';
+import { Schemas, defaultSchemas, defaultSchemaDir, Intake, ReplayCache, sealEnvelope } from '../../src/envelope/index.js';
+import { depBody, world, schemas } from './helpers.js';
+
+const code = (fn: () => unknown): string => {
+  try {
+    fn();
+    return 'ok';
+  } catch (e) {
+    return (e as ProtocolError).code;
+  }
+};
+
+t.test('loader', async (t) => {
+  t.equal(defaultSchemas(), defaultSchemas(), 'compiled once per process');
+  t.match(defaultSchemaDir(), /schemas$/);
+  const dir = mkdtempSync(join(tmpdir(), 'marp-schemas-'));
+  copyFileSync(join(defaultSchemaDir(), 'common.schema.json'), join(dir, 'common.schema.json'));
+  t.throws(() => new Schemas(dir), /ENOENT/, 'every kind needs its schema');
+  writeFileSync(join(dir, 'dependency.schema.json'), '{"$id":"urn:marp:schema:dependency","type":"object","bogus":1}');
+  t.throws(() => new Schemas(dir), 'strict mode refuses unknown keywords');
+});
+
+t.test('validation', async (t) => {
+  const base = { v: 1, iss: 'alice', aud: 'bob', iat: 1, jti: 'abcdefghijklmnop' };
+  t.equal(code(() => schemas.validate('dependency', { ...base, ...depBody })), 'ok');
+  t.equal(code(() => schemas.validate('dependency', { ...base, ...depBody, x: 1 })), 'schema_invalid');
+  const cause = { agent: 'a', execution: 'e', class: 'eval_failure', at: 1 };
+  const req = { ...base, set: { initiator: 'a', id: 's' }, member: 'm', producer: { execution: 'p', checkpoint: 'k', seq: 1 }, hops: 1, budget: 1000 };
+  t.equal(code(() => schemas.validate('request', { ...req, cause })), 'ok');
+  t.equal(code(() => schemas.validate('request', { ...req, cause: { ...cause, detail: '€'.repeat(400) } })), 'schema_invalid', 'detail counted in octets');
+  t.equal(code(() => schemas.validate('request', { ...req, cause: { ...cause, detail: 'x'.repeat(1024) } })), 'ok');
+});
+
+t.test('intake defaults', async (t) => {
+  const w = world();
+  const intake = new Intake({ self: 'bob', trust: w.trust, schemas, replay: new ReplayCache() });
+  t.equal(intake.maxBytes, 65536);
+  t.equal(intake.windowSeconds, 300);
+  t.equal(intake.skewSeconds, 30);
+  t.ok(await intake.accept(sealEnvelope(w.alice.signer, 'dependency', 'bob', depBody).compact), 'real clock');
+});

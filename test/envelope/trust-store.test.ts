@@ -1,0 +1,83 @@
+import t from 'tap';
+import { TrustStore, TrustConfigError, type PeerTrust } from '../../src/envelope/index.js';
+import { makeKey } from './helpers.js';
+
+const a = makeKey('alice');
+const a2 = makeKey('alice');
+const c = makeKey('carol', 'Ed25519');
+
+const field = (cfg: unknown): string => {
+  try {
+    new TrustStore(cfg as never);
+    return 'ok';
+  } catch (e) {
+    if (!(e instanceof TrustConfigError)) throw e;
+    t.equal(e.code, 'trust_config_invalid');
+    return e.field;
+  }
+};
+const peer = (over: Partial<PeerTrust> = {}, keys: unknown[] = [a.pub]): PeerTrust => ({ id: 'alice', jwks: { keys }, ...over } as PeerTrust);
+
+t.test('valid store', async (t) => {
+  const s = new TrustStore({ peers: [peer({ url: 'https://a.example', retired: [a2.pub.kid as string] }, [a.pub, a2.pub]), { id: 'carol', jwks: { keys: [{ ...c.pub, retired: true }] } }] });
+  const k = s.key(a.pub.kid as string)!;
+  t.equal(k.peer, 'alice');
+  t.equal(k.alg, 'ES256');
+  t.equal(k.retired, false);
+  t.equal(k.key.type, 'public');
+  t.equal(s.key(a2.pub.kid as string)!.retired, true, 'retired by list');
+  t.equal(s.key(c.pub.kid as string)!.retired, true, 'retired by JWK member');
+  t.equal(s.key('nope'), undefined);
+  t.equal(s.key(''), undefined);
+  t.equal(s.key('x'.repeat(129)), undefined);
+  t.equal(s.key('__proto__'), undefined);
+  t.same(s.peer('alice'), { id: 'alice', url: 'https://a.example', kids: [a.pub.kid, a2.pub.kid] });
+  t.same(s.peer('carol'), { id: 'carol', kids: [c.pub.kid] });
+  t.equal(s.peer('zed'), undefined);
+  t.equal(s.peers().length, 2);
+  t.same(s.jwks('alice')!.keys.map((k) => k['kid']), [a.pub.kid, a2.pub.kid]);
+  t.notOk('d' in s.jwks('alice')!.keys[0]!);
+  t.equal(s.jwks('zed'), undefined);
+});
+
+t.test('reload replaces atomically', async (t) => {
+  const s = new TrustStore({ peers: [peer()] });
+  t.throws(() => s.reload({ peers: [peer({}, [{ ...a.pub, alg: 'EdDSA' }])] }), TrustConfigError);
+  t.ok(s.key(a.pub.kid as string), 'old config kept after a failed reload');
+  s.reload({ peers: [{ id: 'carol', jwks: { keys: [c.pub] } }] });
+  t.equal(s.key(a.pub.kid as string), undefined);
+  t.ok(s.key(c.pub.kid as string));
+});
+
+t.test('invalid configurations', async (t) => {
+  t.equal(field(null), 'peers');
+  t.equal(field({}), 'peers');
+  t.equal(field({ peers: [null] }), 'peers.0.id');
+  t.equal(field({ peers: [peer({ id: 'bad id' })] }), 'peers.0.id');
+  t.equal(field({ peers: [peer(), peer()] }), 'peers.1.id');
+  t.equal(field({ peers: [peer({ url: 7 as never })] }), 'peers.0.url');
+  t.equal(field({ peers: [{ id: 'alice' }] }), 'peers.0.jwks');
+  t.equal(field({ peers: [peer({}, [])] }), 'peers.0.jwks');
+  t.equal(field({ peers: [peer({ retired: 'x' as never })] }), 'peers.0.retired');
+  t.equal(field({ peers: [peer({ retired: ['nope'] })] }), 'peers.0.retired');
+  t.equal(field({ peers: [peer({}, [null])] }), 'peers.0.jwks.keys.0');
+  t.equal(field({ peers: [peer({}, [[]])] }), 'peers.0.jwks.keys.0');
+  t.equal(field({ peers: [peer({}, [{ ...a.pub, kid: undefined }])] }), 'peers.0.jwks.keys.0.kid');
+  t.equal(field({ peers: [peer({}, [{ ...a.pub, kid: '' }])] }), 'peers.0.jwks.keys.0.kid');
+  t.equal(field({ peers: [peer({}, [{ ...a.pub, kid: 'k'.repeat(129) }])] }), 'peers.0.jwks.keys.0.kid');
+  t.equal(field({ peers: [peer({}, [{ ...a.pub, alg: undefined }])] }), 'peers.0.jwks.keys.0.alg');
+  t.equal(field({ peers: [peer({}, [{ ...c.pub, alg: 'EdDSA' }])] }), 'peers.0.jwks.keys.0.alg');
+  t.equal(field({ peers: [peer({}, [a.priv])] }), 'peers.0.jwks.keys.0.d');
+  t.equal(field({ peers: [peer({}, [{ ...a.pub, use: 'enc' }])] }), 'peers.0.jwks.keys.0.use');
+  t.equal(field({ peers: [peer({}, [{ ...a.pub, key_ops: ['sign'] }])] }), 'peers.0.jwks.keys.0.key_ops');
+  t.equal(field({ peers: [peer({}, [{ ...a.pub, key_ops: 'verify' }])] }), 'peers.0.jwks.keys.0.key_ops');
+  t.equal(field({ peers: [peer({}, [{ ...a.pub, use: 'sig', key_ops: ['verify'] }])] }), 'ok');
+  t.equal(field({ peers: [peer({}, [{ ...a.pub, alg: 'Ed25519' }])] }), 'peers.0.jwks.keys.0', 'EC key pinned to Ed25519');
+  t.equal(field({ peers: [peer({}, [{ ...c.pub, alg: 'ES256' }])] }), 'peers.0.jwks.keys.0', 'OKP key pinned to ES256');
+  t.equal(field({ peers: [peer({}, [{ ...a.pub, crv: 'P-384' }])] }), 'peers.0.jwks.keys.0');
+  t.equal(field({ peers: [peer({}, [{ ...a.pub, x: 'AAAA' }])] }), 'peers.0.jwks.keys.0');
+  t.equal(field({ peers: [peer({}, [{ ...c.pub, x: 'A' }])] }), 'peers.0.jwks.keys.0');
+  t.equal(field({ peers: [peer({}, [{ ...a.pub, y: a.pub.x === 'A'.repeat(43) ? 'B'.repeat(43) : 'A'.repeat(43) }])] }), 'peers.0.jwks.keys.0', 'point not on the curve');
+  t.equal(field({ peers: [peer({}, [a.pub, { ...a2.pub, kid: a.pub.kid }])] }), 'peers.0.jwks.keys.1.kid', 'kid repeats within a peer');
+  t.equal(field({ peers: [peer(), { id: 'carol', jwks: { keys: [{ ...c.pub, kid: a.pub.kid }] } }] }), 'peers.1.jwks.keys.0.kid', 'kid repeats across peers');
+});
