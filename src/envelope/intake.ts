@@ -158,14 +158,13 @@ export class Intake {
     const jti = payload['jti'] as string;
     o.replay.checkAndInsert(key.peer, key.peer, jti, iat, now);
     o.floor?.accepted(iat);
-    const statements = await this.#statements(kind as EnvelopeKind, payload);
+    const statements = EMBEDDED[kind as EnvelopeKind] === undefined ? [] : await this.#statements(kind as EnvelopeKind, payload);
     return { kind: kind as EnvelopeKind, peer: key.peer, kid: key.kid, jti, iat, payload, statements };
   }
 
   /** Verify the statements an envelope carries; any failure is statement_invalid. */
   async #statements(kind: EnvelopeKind, payload: Record<string, unknown>): Promise<VerifiedStatement[]> {
-    const spec = EMBEDDED[kind];
-    if (spec === undefined) return [];
+    const spec = EMBEDDED[kind]!;
     const raw = payload[spec.member];
     const list = (spec.list ? raw : [raw]) as string[];
     const set = payload['set'] as { initiator: string; id: string };

@@ -72,17 +72,18 @@ class Bucket {
 }
 
 const enc = new TextEncoder();
+let scratch = new Uint8Array(1024);
 
 /** 64-bit replay key of (iss, jti) as two uint32, never (0, 0). */
 export function replayKey(iss: string, jti: string): [number, number] {
-  const a = enc.encode(iss);
-  const b = enc.encode(jti);
-  const buf = new Uint8Array(2 + a.length + b.length);
-  buf[0] = a.length >>> 8;
-  buf[1] = a.length & 0xff;
-  buf.set(a, 2);
-  buf.set(b, 2 + a.length);
-  const d = sha256(buf);
+  // Input: 2-byte length of iss (UTF-8), iss, jti: unambiguous.
+  const max = 2 + 3 * (iss.length + jti.length);
+  if (scratch.length < max) scratch = new Uint8Array(max);
+  const a = enc.encodeInto(iss, scratch.subarray(2)).written;
+  const b = enc.encodeInto(jti, scratch.subarray(2 + a)).written;
+  scratch[0] = a >>> 8;
+  scratch[1] = a & 0xff;
+  const d = sha256(scratch.subarray(0, 2 + a + b));
   const hi = ((d[0]! << 24) | (d[1]! << 16) | (d[2]! << 8) | d[3]!) >>> 0;
   const lo = ((d[4]! << 24) | (d[5]! << 16) | (d[6]! << 8) | d[7]!) >>> 0;
   return hi === 0 && lo === 0 ? [0, 1] : [hi, lo];
@@ -104,6 +105,7 @@ export class ReplayCache {
   readonly #buckets = new Map<number, Bucket>();
   readonly #perPeer = new Map<string, number>();
   #entries = 0;
+  #expiredAt = Number.NEGATIVE_INFINITY;
 
   constructor(opts: ReplayCacheOptions = {}) {
     this.windowSeconds = opts.windowSeconds ?? 300;
@@ -119,6 +121,8 @@ export class ReplayCache {
 
   /** Drop buckets whose every iat is older than now - window - skew. */
   expire(nowSeconds: number): void {
+    if (nowSeconds === this.#expiredAt) return;
+    this.#expiredAt = nowSeconds;
     const oldest = nowSeconds - this.windowSeconds - this.skewSeconds;
     for (const [index, bucket] of this.#buckets) {
       if ((index + 1) * this.bucketSeconds <= oldest) {
