@@ -15,7 +15,6 @@ import { ENVELOPE_KINDS, STATEMENT_KINDS, type Kind } from './kinds.js';
 const addFormats = ((addFormatsModule as unknown as { default?: unknown }).default ?? addFormatsModule) as (ajv: Ajv2020) => void;
 
 const ALL_KINDS: readonly Kind[] = [...ENVELOPE_KINDS, ...STATEMENT_KINDS];
-const MAX_DETAIL_OCTETS = 1024;
 
 /** Find the repository's schemas/ directory above this module (src/ or dist/src/). */
 export function defaultSchemaDir(): string {
@@ -49,13 +48,19 @@ export class Schemas {
       const e = v.errors![0]!;
       throw new ProtocolError('schema_invalid', `${kind}${e.instancePath || ''}: ${e.message ?? 'invalid'}`.slice(0, 256));
     }
-    // detail is bounded in octets, which JSON Schema's maxLength cannot say.
-    const p = payload as { detail?: unknown; cause?: { detail?: unknown } };
-    for (const d of [p.detail, p.cause?.detail]) {
-      if (typeof d === 'string' && Buffer.byteLength(d, 'utf8') > MAX_DETAIL_OCTETS) {
-        throw new ProtocolError('schema_invalid', `${kind}: detail longer than ${MAX_DETAIL_OCTETS} octets`);
-      }
-    }
+    // CDDL .size counts UTF-8 octets; JSON Schema maxLength counts characters.
+    const p = payload as { detail?: unknown; reason?: unknown; cause?: { detail?: unknown }; policy?: { decided_by?: unknown } };
+    checkOctets(kind, 'detail', p.detail, 1024);
+    checkOctets(kind, 'cause.detail', p.cause?.detail, 1024);
+    checkOctets(kind, 'reason', p.reason, 64);
+    checkOctets(kind, 'policy.decided_by', p.policy?.decided_by, 255);
+  }
+}
+
+function checkOctets(kind: Kind, name: string, value: unknown, max: number): void {
+  // A string of n UTF-16 units has at most 3n octets: only long ones are measured.
+  if (typeof value === 'string' && value.length * 3 > max && Buffer.byteLength(value, 'utf8') > max) {
+    throw new ProtocolError('schema_invalid', `${kind}: ${name} longer than ${max} octets`);
   }
 }
 

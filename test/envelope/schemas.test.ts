@@ -34,6 +34,12 @@ t.test('validation', async (t) => {
   t.equal(code(() => schemas.validate('request', { ...req, cause })), 'ok');
   t.equal(code(() => schemas.validate('request', { ...req, cause: { ...cause, detail: '€'.repeat(400) } })), 'schema_invalid', 'detail counted in octets');
   t.equal(code(() => schemas.validate('request', { ...req, cause: { ...cause, detail: 'x'.repeat(1024) } })), 'ok');
+  const ack = { v: 1, iss: 'c', iat: 1, set: { initiator: 'a', id: 's' }, member: 'm', parent: { agent: 'b', execution: 'p' },
+    status: 'failed', target: { checkpoint: 'k', seq: 1 } };
+  t.equal(code(() => schemas.validate('ack', { ...ack, reason: 'digest_mismatch', policy: { mode: 'held', decided_by: 'op' } })), 'ok');
+  t.equal(code(() => schemas.validate('ack', { ...ack, reason: 'é'.repeat(33) })), 'schema_invalid', 'reason: 64 octets');
+  t.equal(code(() => schemas.validate('ack', { ...ack, policy: { mode: 'held', decided_by: 'é'.repeat(128) } })), 'schema_invalid', 'decided_by: 255 octets');
+  t.equal(code(() => schemas.validate('ack', { ...ack, detail: '😀'.repeat(257) })), 'schema_invalid', 'ack detail');
 });
 
 t.test('intake defaults', async (t) => {

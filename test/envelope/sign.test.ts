@@ -25,7 +25,7 @@ for (const alg of ['ES256', 'Ed25519'] as const) {
     t.equal((await intake.accept(sealed.compact)).peer, 'alice');
     // jose -> intake
     const payload = { v: 1, iss: 'alice', aud: 'bob', iat: NOW, jti: newJti(), ...depBody };
-    const priv = await importJWK(k.priv as unknown as JWK, alg);
+    const priv = (await importJWK(k.priv as unknown as JWK, alg)) as CryptoKey;
     const compact = await signJws({ kid: k.priv.kid, alg, key: priv }, 'rollback-dependency+jwt', payload);
     t.same(parseHeader(parseCompact(compact).header), { alg, typ: 'rollback-dependency+jwt', kid: k.priv.kid });
     const r = await intake.accept(compact, { expected: 'dependency' });
