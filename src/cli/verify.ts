@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { loadConfig, type NodeConfig } from '../node/config.js';
 import { verifyLog, openLog } from '../store/index.js';
-import { verifyRecordChain } from '../core/index.js';
+import { verifyRecordChain } from '../core/record.js';
 import { verifyBundle, type Bundle } from './bundle.js';
 import { statementVerifier, type KeySet } from './offline.js';
 import { options, type Command } from './main.js';

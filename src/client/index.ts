@@ -73,8 +73,14 @@ export class AgentClient {
     return this.call('POST', '/agent/v1/consumptions', { execution, producer });
   }
 
-  failure(execution: string, f: { checkpoint: string; class: string; detail?: string }): Promise<{ set: SetRef }> {
+  /** Report a failure of one's own execution; `checkpoint`/`seq` name the last good checkpoint. */
+  failure(execution: string, f: { checkpoint: string; seq: number; class: string; detail?: string }): Promise<{ set: SetRef; absorbed: boolean }> {
     return this.call('POST', '/agent/v1/failures', { execution, ...f });
+  }
+
+  /** Report that output consumed from another agent's execution (as of its checkpoint) is bad. */
+  observed(execution: string, producer: { agent: string; execution: string } & CheckpointRef, f: { class: string; detail?: string }): Promise<unknown> {
+    return this.call('POST', '/agent/v1/observations', { execution, producer, ...f });
   }
 
   result(set: SetRef, execution: string, r: RollbackResult): Promise<{ status: string }> {

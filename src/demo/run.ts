@@ -160,7 +160,7 @@ export async function runScenario(mesh: Mesh, say: (s: string) => void = () => {
   say(`checkpoints: ingest ${i1.checkpoint},${i2.checkpoint}; enrich ${e1.checkpoint},${e2.checkpoint}; price ${p1.checkpoint}; report ${r1.checkpoint}`);
 
   say('ingest detects that its batch 2 is bad and reports the failure');
-  const { set } = await ingest.client.failure('ingest-1', { checkpoint: i2.checkpoint, class: 'quality_regression', detail: 'batch 2 failed schema validation' });
+  const { set } = await ingest.client.failure('ingest-1', { ...i2, class: 'quality_regression', detail: 'batch 2 failed schema validation' });
   const end = Date.now() + 20_000;
   for (;;) {
     const records = await ingest.client.records();

@@ -11,6 +11,7 @@ import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type {} from '@fastify/websocket';
 import { ProtocolError, problem } from '../errors.js';
 import { asProtocolError } from './peer-face.js';
+import { failureClasses } from '../core/types.js';
 
 export interface DirectiveFeed {
   /** Directives with seq > after, in order. */
@@ -23,7 +24,8 @@ export interface AgentEngine {
   execution(b: { execution: string }): Promise<unknown>;
   checkpoint(b: { execution: string; checkpoint: string; seq: number; digest: string; reversibility: string; hints?: unknown[] }): Promise<unknown>;
   consumed(b: { execution: string; producer: { agent: string; execution: string; checkpoint: string; seq: number } }): Promise<{ registered: boolean }>;
-  failure(b: { execution: string; checkpoint: string; class: string; detail?: string }): Promise<{ set: { initiator: string; id: string } }>;
+  failure(b: { execution: string; checkpoint: string; seq: number; class: string; detail?: string }): Promise<{ set: { initiator: string; id: string }; absorbed: boolean }>;
+  observed(b: { execution: string; producer: { agent: string; execution: string; checkpoint: string; seq: number }; class: string; detail?: string }): Promise<unknown>;
   result(b: { set: { initiator: string; id: string }; execution: string; status: string; restored?: { checkpoint: string; digest: string }; detail?: string }): Promise<{ status: string }>;
   decision(b: { set: { initiator: string; id: string }; execution: string; decision: 'confirm' | 'decline'; by: string }): Promise<unknown>;
   cancel(b: { set: { initiator: string; id: string }; detail?: string; by: string }): Promise<unknown>;
@@ -42,6 +44,7 @@ const digest = { type: 'string', pattern: '^sha-256:[0-9a-f]{64}$' };
 const seq = { type: 'integer', minimum: 0, maximum: Number.MAX_SAFE_INTEGER };
 const setRef = { type: 'object', additionalProperties: false, required: ['initiator', 'id'], properties: { initiator: agentId, id: ident } };
 const detail = { type: 'string', maxLength: 1024 };
+const failureClass = { enum: [...failureClasses] };
 const obj = (required: string[], properties: Record<string, unknown>) => ({ type: 'object', additionalProperties: false, required, properties });
 
 export const agentSchemas = {
@@ -55,7 +58,12 @@ export const agentSchemas = {
     execution: ident,
     producer: obj(['agent', 'execution', 'checkpoint', 'seq'], { agent: agentId, execution: ident, checkpoint: ident, seq }),
   }),
-  failure: obj(['execution', 'checkpoint', 'class'], { execution: ident, checkpoint: ident, class: { type: 'string', minLength: 1, maxLength: 64 }, detail }),
+  failure: obj(['execution', 'checkpoint', 'seq', 'class'], { execution: ident, checkpoint: ident, seq, class: failureClass, detail }),
+  observed: obj(['execution', 'producer', 'class'], {
+    execution: ident,
+    producer: obj(['agent', 'execution', 'checkpoint', 'seq'], { agent: agentId, execution: ident, checkpoint: ident, seq }),
+    class: failureClass, detail,
+  }),
   result: obj(['set', 'execution', 'status'], {
     set: setRef, execution: ident,
     status: { enum: ['restored', 'compensated', 'compensation_required', 'failed'] },
@@ -104,6 +112,7 @@ export async function agentFace(app: FastifyInstance, opts: { engine: AgentEngin
   post('/agent/v1/checkpoints', agentSchemas.checkpoint, (b: any) => engine.checkpoint(b), 201);
   post('/agent/v1/consumptions', agentSchemas.consumed, (b: any) => engine.consumed(b));
   post('/agent/v1/failures', agentSchemas.failure, (b: any) => engine.failure(b), 202);
+  post('/agent/v1/observations', agentSchemas.observed, (b: any) => engine.observed(b), 202);
   post('/agent/v1/results', agentSchemas.result, (b: any) => engine.result(b));
   post('/operator/v1/decisions', agentSchemas.decision, (b: any, req) => engine.decision({ ...b, by: operatorName(req) }));
   post('/operator/v1/cancellations', agentSchemas.cancel, (b: any, req) => engine.cancel({ ...b, by: operatorName(req) }));

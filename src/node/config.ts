@@ -171,7 +171,11 @@ export function parseConfig(raw: unknown, base: string): NodeConfig {
   const peers: PeerConfig[] = (c['peers'] ?? []).map((p: Raw, i: number) => {
     if (p['id'] === c['id']) throw new ConfigError(`peers.${i}.id`, 'a peer cannot have the node\'s own id');
     const peer: PeerConfig = { id: p['id'], transport: p['transport'] ?? 'http', jwks: path(p['jwks']) };
-    if (p['url'] !== undefined) peer.url = p['url'];
+    if (p['url'] !== undefined) {
+      // The schema only checks the scheme; the links build URLs from this at start.
+      if (!URL.canParse(p['url'])) throw new ConfigError(`peers.${i}.url`, `not a valid URL '${p['url']}'`);
+      peer.url = p['url'];
+    }
     return peer;
   });
   const seen = new Set<string>();

@@ -16,7 +16,8 @@ import Fastify, { type FastifyInstance } from 'fastify';
 import websocket from '@fastify/websocket';
 import { pino, type Logger } from 'pino';
 import { ProtocolError } from '../errors.js';
-import { Core, recordHash, type Effect, type Input } from '../core/index.js';
+import { Core, type Effect, type Input } from '../core/core.js';
+import { hashPayload } from '../core/record.js';
 import {
   Intake, RateLimiter, ReplayCache, RestartFloor, TrustStore, defaultSchemas, fileWatermark,
   loadJwks, loadSigner, peekJti, sealEnvelope, type Accepted, type Signer, type PeerTrust,
@@ -55,7 +56,6 @@ export class RollbackNode implements EnvelopeSink {
   #links = new Map<string, PeerLink>();
   #clock: () => number;
   #crash: (name: string) => void;
-  #records: { index: number; hash: string; compact: string }[] = [];
   #deliveryWaiters = new Map<string, (ok: boolean) => void>();
   #signed = new Map<string, string>();
   #ready = false;
@@ -82,12 +82,17 @@ export class RollbackNode implements EnvelopeSink {
     this.#signer = loadSigner(c.id, c.keys.private);
     this.#trust = new TrustStore(this.#trustConfig());
     const now = this.#clock();
+    this.#store = await openLog(join(c.dataDir, 'log'), { logger: this.log });
+    const watermark = fileWatermark(join(c.dataDir, 'watermark'));
+    // A brand-new node (empty log) has accepted nothing that could be replayed to it; any other
+    // node without its watermark refuses what was issued before its restart (plus skew).
+    if (this.#store.length === 0 && watermark.load() === undefined) watermark.save(0);
     this.#intake = new Intake({
       self: c.id,
       trust: this.#trust,
       schemas: defaultSchemas(),
       replay: new ReplayCache({ windowSeconds: c.limits.replayWindowSeconds, skewSeconds: c.limits.skewSeconds, quotaPerPeer: c.limits.replayQuotaPerPeer }),
-      floor: new RestartFloor({ startSeconds: Math.floor(now / 1000), skewSeconds: c.limits.skewSeconds, store: fileWatermark(join(c.dataDir, 'watermark')) }),
+      floor: new RestartFloor({ startSeconds: Math.floor(now / 1000), skewSeconds: c.limits.skewSeconds, store: watermark }),
       maxBytes: c.limits.maxEnvelopeBytes,
       windowSeconds: c.limits.replayWindowSeconds,
       skewSeconds: c.limits.skewSeconds,
@@ -122,7 +127,6 @@ export class RollbackNode implements EnvelopeSink {
     });
 
     // Replay the durable log through a fresh core (effects are re-derived).
-    this.#store = await openLog(join(c.dataDir, 'log'), { logger: this.log });
     for (const e of this.#store.entries) {
       const b = e.body as LogBody;
       if (b.record !== undefined) this.#rememberRecord(b.record);
@@ -131,9 +135,9 @@ export class RollbackNode implements EnvelopeSink {
       const b = e.body as LogBody;
       if (b.input === undefined) continue;
       const effects = this.#core.handle(b.input, b.t);
-      for (const ef of effects) if (ef.type === 'directive') this.directives.push(ef.directive);
+      for (const ef of effects) if (ef.type === 'directive') this.directives.push(directiveOf(ef));
     }
-    if (this.#store.length > 0) this.log.info({ entries: this.#store.length, records: this.#records.length }, 'state rebuilt from the log');
+    if (this.#store.length > 0) this.log.info({ entries: this.#store.length, records: this.#core.records().length }, 'state rebuilt from the log');
 
     await this.#listen();
     await this.#execute(this.#core.resume(this.#clock()));
@@ -161,7 +165,7 @@ export class RollbackNode implements EnvelopeSink {
 
   async #listen(): Promise<void> {
     const c = this.config;
-    this.peerApp = Fastify({ loggerInstance: this.log.child({ face: 'peer' }), bodyLimit: c.limits.maxEnvelopeBytes, disableRequestLogging: true }) as unknown as FastifyInstance;
+    this.peerApp = Fastify({ loggerInstance: this.log.child({ face: 'peer' }, { level: 'warn' }), bodyLimit: c.limits.maxEnvelopeBytes }) as unknown as FastifyInstance;
     await this.peerApp.register(websocket, {
       options: {
         maxPayload: c.limits.maxEnvelopeBytes,
@@ -173,7 +177,7 @@ export class RollbackNode implements EnvelopeSink {
     this.peerApp.get('/readyz', async (_req, reply) => reply.code(this.#ready ? 200 : 503).send({ ready: this.#ready }));
     this.peerApp.get('/metrics', async (_req, reply) => reply.type(this.metrics.registry.contentType).send(await this.metrics.registry.metrics()));
 
-    this.agentApp = Fastify({ loggerInstance: this.log.child({ face: 'agent' }), disableRequestLogging: true }) as unknown as FastifyInstance;
+    this.agentApp = Fastify({ loggerInstance: this.log.child({ face: 'agent' }, { level: 'warn' }) }) as unknown as FastifyInstance;
     await this.agentApp.register(websocket);
     const credentials = { agent: readToken(c.agentFace.tokenFile), operator: readToken(c.operator.tokenFile) };
     await this.agentApp.register(agentFace, { engine: this.#engine(), credentials });
@@ -207,10 +211,11 @@ export class RollbackNode implements EnvelopeSink {
       await this.#apply({
         type: 'envelope',
         kind: accepted.kind,
-        from: accepted.peer,
         payload: accepted.payload,
         statements: accepted.statements.map((s) => ({ compact: s.compact, payload: s.payload })),
-      } as Input);
+        // A failure signal may open a set: its id is chosen here so the core stays deterministic.
+        ...(accepted.kind === 'failure' ? { setId: randomUUID() } : {}),
+      } as unknown as Input);
     } catch (err) {
       this.#count(accepted.kind, err);
       throw err;
@@ -250,7 +255,7 @@ export class RollbackNode implements EnvelopeSink {
           this.#outbox.send({ to: ef.to, kind: ef.kind, body: ef.body as Record<string, unknown>, key: ef.key, until: ef.until });
           break;
         case 'directive':
-          this.directives.push(ef.directive);
+          this.directives.push(directiveOf(ef));
           break;
         case 'timer':
           this.#arm(ef.id, ef.at);
@@ -260,12 +265,16 @@ export class RollbackNode implements EnvelopeSink {
             await this.#store.append({ t: this.#clock(), record: ef.compact } satisfies LogBody);
             this.#rememberRecord(ef.compact, ef.hash);
             this.#crash('recorded');
-            const outcome = (ef as { outcome?: string }).outcome;
-            if (outcome) this.metrics.sets.inc({ outcome });
+            const outcome = (JSON.parse(Buffer.from(ef.compact.split('.')[1]!, 'base64url').toString('utf8')) as { outcome: string }).outcome;
+            this.metrics.sets.inc({ outcome });
+            this.log.info({ set: ef.set, kind: ef.kind, index: ef.index, outcome }, 'recovery record written');
           }
           break;
         case 'state':
-          this.log.info({ ...ef }, 'state');
+          this.log.info({ scope: ef.scope, set: ef.set, execution: ef.execution, state: ef.state, status: ef.status }, 'state');
+          break;
+        case 'fence':
+          this.log.info({ set: ef.set, execution: ef.execution, until: ef.until }, ef.until === null ? 'fence released' : 'fence');
           break;
         default:
           break;
@@ -302,27 +311,29 @@ export class RollbackNode implements EnvelopeSink {
   /** Statements are signed by the core; a record already in the log keeps its logged signature. */
   #sign(typ: string, payload: object): string {
     if (typ === 'rollback-record+jwt' || typ === 'rollback-followup+jwt') {
-      const known = this.#signed.get(recordHash(payload));
+      const known = this.#signed.get(hashPayload(payload));
       if (known) return known;
     }
     return this.#signer.sign(typ as never, payload);
   }
 
   #rememberRecord(compact: string, hash?: string): void {
-    const payload = JSON.parse(Buffer.from(compact.split('.')[1]!, 'base64url').toString('utf8')) as { index: number };
-    const h = hash ?? recordHash(payload);
-    if (this.#signed.has(h)) return;
-    this.#signed.set(h, compact);
-    this.#records.push({ index: payload.index, hash: h, compact });
+    this.#signed.set(hash ?? hashPayload(decode(compact)), compact);
   }
 
   // ---- agent face ----------------------------------------------------------
 
   #engine(): AgentEngine {
     const run = (input: Record<string, unknown>) => this.#apply(input as unknown as Input);
+    /** A `reply` effect carries the answer to the local caller; an error code in it was recorded as state. */
+    const reply = (effects: Effect[]): Extract<Effect, { type: 'reply' }> | undefined => {
+      const r = effects.find((e) => e.type === 'reply') as Extract<Effect, { type: 'reply' }> | undefined;
+      if (r?.code) throw new ProtocolError(r.code, r.detail);
+      return r;
+    };
     return {
       execution: async (b) => { await run({ type: 'execution', ...b }); return { execution: b.execution }; },
-      checkpoint: async (b) => { await run({ type: 'checkpoint', ...b, hints: b.hints ?? [] }); return { checkpoint: b.checkpoint }; },
+      checkpoint: async (b) => { await run({ type: 'checkpoint', ...b }); return { checkpoint: b.checkpoint }; },
       consumed: async (b) => {
         const effects = await run({ type: 'consumed', ...b });
         const send = effects.find((e) => e.type === 'send' && e.kind === 'dependency') as { key: string } | undefined;
@@ -335,26 +346,29 @@ export class RollbackNode implements EnvelopeSink {
       },
       failure: async (b) => {
         const setId = randomUUID();
-        await run({ type: 'failure', ...b, setId });
-        return { set: { initiator: this.config.id, id: setId } };
+        const { execution, checkpoint, seq, detail } = b;
+        const r = reply(await run({ type: 'failure', execution, checkpoint: { checkpoint, seq }, class: b.class, ...(detail ? { detail } : {}), setId }));
+        return { set: r?.set ?? { initiator: this.config.id, id: setId }, absorbed: r?.absorbed ?? false };
       },
+      observed: async (b) => { reply(await run({ type: 'observed', ...b })); return { reported: true }; },
       result: async (b) => {
-        await run({ type: 'result', ...b });
-        return { status: 'accepted' };
+        reply(await run({ type: 'result', ...b }));
+        return { status: this.#core.member(b.set, b.execution)?.status ?? 'pending' };
       },
-      decision: async (b) => run({ type: 'decision', ...b }).then(() => ({ ok: true })),
-      cancel: async (b) => run({ type: 'cancel', ...b }).then(() => ({ ok: true })),
-      clearDegraded: async (b) => run({ type: 'security', state: 'normal', ...b }).then(() => ({ ok: true })),
-      sets: () => this.#core.sets(),
-      set: (ref) => this.#core.set(ref),
-      records: () => this.#records.map((r) => ({ ...r, payload: JSON.parse(Buffer.from(r.compact.split('.')[1]!, 'base64url').toString('utf8')) })),
+      decision: async (b) => { reply(await run({ type: 'decision', ...b })); return { ok: true }; },
+      cancel: async (b) => { reply(await run({ type: 'cancel', set: b.set, ...(b.detail ? { detail: b.detail } : {}) })); return { ok: true }; },
+      clearDegraded: async () => { await run({ type: 'security', degraded: false }); return { ok: true }; },
+      sets: () => this.#core.members(),
+      set: (ref) => {
+        const set = this.#core.rollbackSet(ref);
+        const members = this.#core.members().filter((m) => m.set.initiator === ref.initiator && m.set.id === ref.id);
+        return set === undefined && members.length === 0 ? undefined : { set: ref, ...(set ?? {}), members };
+      },
+      records: () => this.#core.records().map((r) => ({ ...r, payload: decode(r.compact) })),
       directives: this.directives,
     };
   }
 
-  get records(): readonly { index: number; hash: string; compact: string }[] {
-    return this.#records;
-  }
 
   get core(): Core {
     return this.#core;
@@ -380,4 +394,13 @@ function readToken(path: string): string {
 function publicOf(privatePath: string): Record<string, unknown> {
   const { d: _d, ...pub } = JSON.parse(readFileSync(privatePath, 'utf8')) as Record<string, unknown>;
   return pub;
+}
+
+function decode(compact: string): Record<string, unknown> {
+  return JSON.parse(Buffer.from(compact.split('.')[1] ?? '', 'base64url').toString('utf8')) as Record<string, unknown>;
+}
+
+function directiveOf(ef: Extract<Effect, { type: 'directive' }>): object {
+  const { type: _t, ...d } = ef;
+  return d;
 }

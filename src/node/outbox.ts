@@ -74,8 +74,14 @@ export class Outbox {
       if (!link) {
         d = { ok: false, code: 'unreachable', detail: `no link to ${o.to}` };
       } else {
-        const { compact, jti } = await this.#hooks.sign(o);
-        d = await link.deliver(compact, jti);
+        let signed: { compact: string; jti: string };
+        try {
+          signed = await this.#hooks.sign(o);
+        } catch (err) {
+          // Not retryable by waiting; and a rejection here would go unhandled and stop the node.
+          return this.#finish(entry, () => this.#hooks.abandoned(o, 'internal', `cannot sign: ${err instanceof Error ? err.message : String(err)}`));
+        }
+        d = await link.deliver(signed.compact, signed.jti);
       }
       this.#hooks.attempt?.(o, d);
       if (entry.generation !== generation) { attempt = 0; continue; } // replaced while in flight
