@@ -495,8 +495,9 @@ export class Core {
     this.#out.push(this.#directive(m));
   }
 
+  /** Dependents still owing an answer. A `held` ack answers for now (contract §4 "Held policy": the parent is not stalled). */
   #outstanding(m: MemberRec): boolean {
-    for (const c of m.children.values()) if (c.asked && !c.final) return true;
+    for (const c of m.children.values()) if (c.asked && !c.final && !c.held) return true;
     return false;
   }
 
@@ -513,6 +514,7 @@ export class Core {
     for (const c of m.children.values()) {
       if (!c.asked) continue;
       c.final = false;
+      c.held = false;
       const body: RequestBody = {
         set: m.set, cause: m.cause, member: c.execution,
         producer: { execution: m.execution, checkpoint: m.target.id, seq: m.target.seq },
@@ -873,7 +875,7 @@ export class Core {
     if (isFinal(a0.status) && !child.final) {
       child.final = true;
       changed = true;
-    } else if (a0.status === 'held' && !child.held) {
+    } else if (a0.status === 'held' && !child.held && !child.final) {
       child.held = true;
       changed = true;
     }
@@ -929,8 +931,6 @@ export class Core {
     if (!ms) throw new ProtocolError('unknown_set');
     const hash = hashPayload(s.payload);
     if (this.#seenRecords.get(skey)?.has(hash)) return; // the same record via another parent (diamond)
-    const ready = [...ms.values()].filter((m) => m.state === 'reported' || m.state === 'expired' || m.state === 'closed');
-    if (ready.length === 0) throw new ProtocolError('illegal_transition', 'no member of the set has reported');
     this.#applyOutcome(skey, hash, p.record);
   }
 
@@ -946,7 +946,7 @@ export class Core {
         this.#disarm('lease', m);
         this.#release(m);
         this.#move(m, 'outcome', 'closed');
-      }
+      } else this.#move(m, 'outcome', m.state);
       for (const c of m.children.values()) if (c.asked && c.agent !== this.self) agents.set(c.agent, m.set);
     }
     for (const [agent, set] of agents) {

@@ -13,4 +13,4 @@ export {
 } from './rollback-set.js';
 export { hashPayload, verifyRecordChain, type ChainBreak, type ChainResult, type ChainEntry } from './record.js';
 export * from './types.js';
-export { Simulator, ed25519Signer, decodeCompact, prng, type SimOptions, type SimNode, type SimError, type AgentBehaviour } from './simulator.js';
+export { Simulator, ed25519Signer, ed25519Verify, decodeCompact, prng, type SimOptions, type SimNode, type SimError, type AgentBehaviour } from './simulator.js';

@@ -49,6 +49,7 @@ export const memberTransitions: Table<MemberState, MemberEvent> = table<MemberSt
     covered: ['reported'],
   },
   held: {
+    outcome: ['held'], // record before this member's final: kept, the final becomes a follow-up
     confirm: ['waiting', 'rolling_back'],
     decline: ['reported'],
     cancel: ['reported'],
@@ -56,6 +57,7 @@ export const memberTransitions: Table<MemberState, MemberEvent> = table<MemberSt
     earlier_target: ['held'],
   },
   waiting: {
+    outcome: ['waiting'], // record before this member's final: kept, the final becomes a follow-up
     dependents_final: ['rolling_back'],
     deadline: ['rolling_back'],
     cancel: ['reported'],
@@ -63,6 +65,7 @@ export const memberTransitions: Table<MemberState, MemberEvent> = table<MemberSt
     earlier_target: restart,
   },
   rolling_back: {
+    outcome: ['rolling_back'], // record before this member's final: kept, the final becomes a follow-up
     result: ['collecting', 'reported'],
     // Not in contract §5: the agent never answers; see contract-changes.md.
     deadline: ['reported'],
@@ -71,6 +74,7 @@ export const memberTransitions: Table<MemberState, MemberEvent> = table<MemberSt
     earlier_target: restart,
   },
   collecting: {
+    outcome: ['collecting'], // record before this member's final: kept, the final becomes a follow-up
     child_final: ['collecting', 'reported'],
     deadline: ['reported'],
     cancel: ['collecting'],

@@ -6,7 +6,7 @@
  * a stand-in for the intake pipeline (decode embedded statements, drop
  * replayed jti), timers and simulated agents answering directives.
  */
-import { generateKeyPairSync, sign as edSign, type KeyObject } from 'node:crypto';
+import { generateKeyPairSync, sign as edSign, verify as edVerify, type KeyObject } from 'node:crypto';
 import { ProtocolError, errors, type ErrorCode } from '../errors.js';
 import { Core, type CoreConfig, type Effect, type Input, type SendEffect, type DirectiveEffect, type RecordEffect } from './core.js';
 import type { EnvelopeKind, StatementTyp } from './types.js';
@@ -47,6 +47,15 @@ export function ed25519Signer(kid: string, key: KeyObject): (typ: StatementTyp, 
   };
 }
 
+/** Verify an Ed25519 compact JWS against a key; returns the payload or throws. */
+export function ed25519Verify(compact: string, key: KeyObject): Record<string, unknown> {
+  const parts = compact.split('.');
+  if (parts.length !== 3) throw new Error('not a compact JWS');
+  const ok = edVerify(null, Buffer.from(`${parts[0]}.${parts[1]}`), key, Buffer.from(parts[2]!, 'base64url'));
+  if (!ok) throw new Error('signature does not verify');
+  return decodeCompact(compact).payload;
+}
+
 /** Decode a compact JWS without verifying (the simulator's cheap stand-in for the pipeline). */
 export function decodeCompact(compact: string): { header: { typ?: string; kid?: string }; payload: Record<string, unknown> } {
   const [h, p] = compact.split('.');
@@ -72,9 +81,12 @@ type Ev =
   | { t: number; n: number; kind: 'timer'; node: string; id: string; at: number }
   | { t: number; n: number; kind: 'input'; node: string; input: Input };
 
+type DistOmit<T, K extends PropertyKey> = T extends unknown ? Omit<T, K> : never;
+
 class Heap {
   readonly #a: Ev[] = [];
   get size(): number { return this.#a.length; }
+  peek(): Ev | undefined { return this.#a[0]; }
   push(e: Ev): void {
     const a = this.#a;
     a.push(e);
@@ -112,6 +124,9 @@ const less = (x: Ev, y: Ev): boolean => x.t < y.t || (x.t === y.t && x.n < y.n);
 export interface SimNode {
   readonly id: string;
   readonly core: Core;
+  /** the node's statement signer and (ed25519) public key, for tests and offline verification */
+  readonly sign: (typ: StatementTyp, payload: object) => string;
+  readonly publicKey: KeyObject | undefined;
   readonly outbox: Map<string, { send: SendEffect; gen: number }>;
   readonly timers: Map<string, number>;
   readonly seen: Set<string>;
@@ -145,11 +160,13 @@ export class Simulator {
     let n = this.nodes.get(id);
     if (n) return n;
     let sign: (typ: StatementTyp, payload: object) => string;
+    let publicKey: KeyObject | undefined;
     if (this.opts.signer === 'none') {
       sign = (typ, payload) => `${b64u(JSON.stringify({ alg: 'none', typ, kid: id }))}.${b64u(JSON.stringify(payload))}.AA`;
     } else {
-      const { privateKey } = generateKeyPairSync('ed25519');
-      sign = ed25519Signer(id, privateKey);
+      const pair = generateKeyPairSync('ed25519');
+      publicKey = pair.publicKey;
+      sign = ed25519Signer(id, pair.privateKey);
     }
     const policy = this.opts.policy;
     const core = new Core({
@@ -161,12 +178,12 @@ export class Simulator {
         policy: (execution) => (policy ? policy(id, execution) : 'automatic'),
       },
     });
-    n = { id, core, outbox: new Map(), timers: new Map(), seen: new Set(), records: [], directives: [], effects: [] };
+    n = { id, core, sign, publicKey, outbox: new Map(), timers: new Map(), seen: new Set(), records: [], directives: [], effects: [] };
     this.nodes.set(id, n);
     return n;
   }
 
-  #push(e: Omit<Ev, 'n'>): void {
+  #push(e: DistOmit<Ev, 'n'>): void {
     this.#q.push({ ...e, n: this.#n++ } as Ev);
   }
 
@@ -245,11 +262,16 @@ export class Simulator {
     }
   }
 
-  #transmit(e: Omit<Ev, 'n' | 't'>): void {
+  #transmit(e: DistOmit<Ev, 'n' | 't'>): void {
     this.transmissions++;
     if (this.rand() < this.opts.loss) return;
-    this.#push({ ...e, t: this.now + this.#delay() } as Omit<Ev, 'n'>);
-    if (this.rand() < this.opts.duplicate) this.#push({ ...e, t: this.now + this.#delay() } as Omit<Ev, 'n'>);
+    this.#push({ ...e, t: this.now + this.#delay() } as DistOmit<Ev, 'n'>);
+    if (this.rand() < this.opts.duplicate) this.#push({ ...e, t: this.now + this.#delay() } as DistOmit<Ev, 'n'>);
+  }
+
+  /** Number of scheduled events. */
+  get queued(): number {
+    return this.#q.size;
   }
 
   /** Process one event; false when the queue is empty. */
@@ -281,7 +303,7 @@ export class Simulator {
         // The pipeline's replay check: a duplicated transmission carries the same jti.
         if (n.seen.has(e.jti)) break;
         n.seen.add(e.jti);
-        const input = this.#envelope(e.from, e.to, e.send, e.jti);
+        const input = this.envelope(e.from, e.to, e.send.kind, e.send.body, e.jti);
         let ok = false;
         try {
           this.#effects(n, n.core.handle(input, this.now));
@@ -310,9 +332,10 @@ export class Simulator {
     return true;
   }
 
-  #envelope(from: string, to: string, s: SendEffect, jti: string): Input {
-    const payload = { v: 1, iss: from, aud: to, iat: Math.floor(this.now / 1000), jti, ...s.body };
-    const kind = s.kind as EnvelopeKind;
+  /** The envelope input the pipeline would hand to `to`'s core for a send body (statements decoded). */
+  envelope(from: string, to: string, kind: EnvelopeKind, body: Record<string, unknown>, jti = `j${(++this.#jti).toString().padStart(16, '0')}`): Input {
+    const payload = { v: 1, iss: from, aud: to, iat: Math.floor(this.now / 1000), jti, ...body };
+    const s = { body };
     const decode = (c: string): { compact: string; payload: any } => ({ compact: c, payload: decodeCompact(c).payload });
     switch (kind) {
       case 'report': return { type: 'envelope', kind, payload: payload as any, statements: (s.body.acks as string[]).map(decode) };
@@ -328,9 +351,14 @@ export class Simulator {
     let count = 0;
     const max = opts.maxEvents ?? 5_000_000;
     while (count < max) {
-      if (!this.step()) break;
+      const next = this.#q.peek();
+      if (!next) break;
+      if (opts.until !== undefined && next.t > opts.until) {
+        this.now = Math.max(this.now, opts.until);
+        break;
+      }
+      this.step();
       count++;
-      if (opts.until !== undefined && this.now > opts.until) break;
     }
     return count;
   }
