@@ -29,8 +29,8 @@ import { decodePayload, type KeySet } from '../cli/offline.js';
 import { options, type Command } from '../cli/main.js';
 import { FileAgent } from './file-agent.js';
 
-const AGENTS = ['ingest', 'enrich', 'price', 'report'] as const;
-type Name = (typeof AGENTS)[number];
+export const AGENTS = ['ingest', 'enrich', 'price', 'report'] as const;
+export type Name = (typeof AGENTS)[number];
 
 async function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
@@ -59,13 +59,21 @@ export interface Mesh {
   dir: string;
   nodes: Record<Name, { child: ChildProcess; peerUrl: string; agentUrl: string; token: string; operatorToken: string; config: string }>;
   keys: KeySet;
+  /** SIGKILL the node if it still runs, start it again from its log, wait until ready. */
+  restart(n: Name, env?: Record<string, string>): Promise<void>;
   stop(): Promise<void>;
 }
 
 /** Start the four nodes as child processes running `marp node`. */
-export async function startMesh(opts: { transport?: 'http' | 'ws'; onLine?: (name: Name, line: Record<string, unknown>) => void; cli?: string } = {}): Promise<Mesh> {
+export async function startMesh(opts: {
+  transport?: 'http' | 'ws';
+  onLine?: (name: Name, line: Record<string, unknown>) => void;
+  /** Extra environment per node (tests: MARP_TEST_CRASH_AT). */
+  env?: Partial<Record<Name, Record<string, string>>>;
+} = {}): Promise<Mesh> {
   const dir = mkdtempSync(join(tmpdir(), 'marp-demo-'));
-  const cli = opts.cli ?? fileURLToPath(new URL('../cli/main.js', import.meta.url));
+  // Run from dist/ (main.js) or from source under a TypeScript loader (main.ts).
+  const cli = fileURLToPath(new URL(import.meta.url.endsWith('.ts') ? '../cli/main.ts' : '../cli/main.js', import.meta.url));
   const ports = Object.fromEntries(await Promise.all(AGENTS.map(async (n) => [n, { peer: await freePort(), agent: await freePort() }]))) as Record<Name, { peer: number; agent: number }>;
   const keys: KeySet = Object.create(null);
   for (const n of AGENTS) {
@@ -75,6 +83,15 @@ export async function startMesh(opts: { transport?: 'http' | 'ws'; onLine?: (nam
     writeFileSync(join(dir, `${n}.operator.token`), randomBytes(24).toString('base64url'), { mode: 0o600 });
   }
   const nodes = {} as Mesh['nodes'];
+  const launch = (n: Name, config: string, env: Record<string, string> = opts.env?.[n] ?? {}): ChildProcess => {
+    const child = spawn(process.execPath, [...process.execArgv, cli, 'node', '--config', config], {
+      stdio: ['ignore', 'pipe', 'inherit'], env: { ...process.env, ...env },
+    });
+    createInterface({ input: child.stdout! }).on('line', (l) => {
+      try { opts.onLine?.(n, JSON.parse(l)); } catch { /* not a log line */ }
+    });
+    return child;
+  };
   for (const n of AGENTS) {
     const config = join(dir, `${n}.yaml`);
     writeFileSync(config, stringify({
@@ -90,12 +107,9 @@ export async function startMesh(opts: { transport?: 'http' | 'ws'; onLine?: (nam
       })),
       limits: { deadline_ms: 10_000 },
     }));
-    const child = spawn(process.execPath, [...process.execArgv, cli, 'node', '--config', config], { stdio: ['ignore', 'pipe', 'inherit'] });
-    createInterface({ input: child.stdout! }).on('line', (l) => {
-      try { opts.onLine?.(n, JSON.parse(l)); } catch { /* not a log line */ }
-    });
     nodes[n] = {
-      child, config,
+      child: launch(n, config),
+      config,
       peerUrl: `http://127.0.0.1:${ports[n].peer}`,
       agentUrl: `http://127.0.0.1:${ports[n].agent}`,
       token: (await import('node:fs')).readFileSync(join(dir, `${n}.token`), 'utf8'),
@@ -105,10 +119,18 @@ export async function startMesh(opts: { transport?: 'http' | 'ws'; onLine?: (nam
   await Promise.all(AGENTS.map((n) => waitReady(nodes[n].peerUrl)));
   return {
     dir, nodes, keys,
+    async restart(n, env = {}) {
+      const old = nodes[n].child;
+      if (old.exitCode === null && old.signalCode === null) {
+        await new Promise<void>((resolve) => { old.once('exit', () => resolve()); old.kill('SIGKILL'); });
+      }
+      nodes[n].child = launch(n, nodes[n].config, env);
+      await waitReady(nodes[n].peerUrl);
+    },
     async stop() {
       await Promise.all(AGENTS.map((n) => new Promise<void>((resolve) => {
         const c = nodes[n].child;
-        if (c.exitCode !== null) return resolve();
+        if (c.exitCode !== null || c.signalCode !== null) return resolve();
         c.once('exit', () => resolve());
         c.kill('SIGTERM');
       })));
@@ -163,7 +185,7 @@ export async function runScenario(mesh: Mesh, say: (s: string) => void = () => {
   const { set } = await ingest.client.failure('ingest-1', { ...i2, class: 'quality_regression', detail: 'batch 2 failed schema validation' });
   const end = Date.now() + 20_000;
   for (;;) {
-    const records = await ingest.client.records();
+    const records = await ingest.client.records().catch(() => [] as any[]); // the node may be restarting
     const mine = records.find((r) => r.payload?.set?.id === set.id && !('refers' in r.payload));
     if (mine) return { record: mine.compact as string, agents };
     if (Date.now() > end) throw new Error('no recovery record within 20 s');
