@@ -893,6 +893,7 @@ export class Core {
         this.#move(m, 'child_final', m.state);
         this.#maybeComplete(m);
         break;
+      case 'held': // the held ack answered for now: dependents' finals travel up like late finals
       case 'reported':
       case 'expired':
       case 'closed':
@@ -902,7 +903,7 @@ export class Core {
           // A final after this member reported travels up in a new report (contract §4 "Held policy").
           for (const par of m.parents) {
             if (!par.primary) continue;
-            const own = this.#ack(m, par, true);
+            const own = this.#ack(m, par, m.state !== 'held');
             this.#report(m, par, [own, ...p.acks.filter((x) => x !== own)]);
           }
         }

@@ -138,6 +138,8 @@ export interface SimNode {
 export class Simulator {
   readonly nodes = new Map<string, SimNode>();
   readonly errors: SimError[] = [];
+  /** nodes cut off: every transmission from or to them is lost (their outboxes keep retrying). */
+  readonly partitioned = new Set<string>();
   readonly opts: Required<Omit<SimOptions, 'config' | 'policy' | 'behaviour'>> & Pick<SimOptions, 'config' | 'policy' | 'behaviour'>;
   readonly rand: () => number;
   now = 0;
@@ -264,6 +266,8 @@ export class Simulator {
 
   #transmit(e: DistOmit<Ev, 'n' | 't'>): void {
     this.transmissions++;
+    const ends = e.kind === 'deliver' ? [e.from, e.to] : [e.node];
+    if (ends.some((x) => this.partitioned.has(x))) return;
     if (this.rand() < this.opts.loss) return;
     this.#push({ ...e, t: this.now + this.#delay() } as DistOmit<Ev, 'n'>);
     if (this.rand() < this.opts.duplicate) this.#push({ ...e, t: this.now + this.#delay() } as DistOmit<Ev, 'n'>);
