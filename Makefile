@@ -7,7 +7,7 @@ DRAFT := draft/draft-marp-agent-rollback-00.xml
 # or older than package.json / package-lock.json.
 DEPS_STAMP := node_modules/.package-lock.json
 
-.PHONY: install build typecheck test draft demo bench clean
+.PHONY: install system-deps build typecheck test draft demo bench clean
 
 $(DEPS_STAMP): package.json package-lock.json
 	npm ci
@@ -23,10 +23,13 @@ build: $(DEPS_STAMP)
 typecheck: $(DEPS_STAMP)
 	npm run typecheck
 
-draft: $(DEPS_STAMP)
+draft: $(DEPS_STAMP) system-deps
 	node scripts/check-draft.mjs
 
-test: $(DEPS_STAMP)
+system-deps:
+	@scripts/system-deps.sh
+
+test: $(DEPS_STAMP) system-deps
 	$(MAKE) --no-print-directory draft
 	npx --no-install tap
 
