@@ -758,7 +758,14 @@ export class Core {
 
     if (existing) {
       const m = existing;
-      const earlier = target.seq < m.target.seq;
+      let earlier = target.seq < m.target.seq;
+      // Covered by another set, and still covered at the earlier target: stay satisfied by it (earliest wins).
+      const stillCovered = earlier && m.by !== undefined && m.status === 'satisfied' ? this.#covering(e.id, target.seq, skey) : undefined;
+      if (stillCovered) {
+        m.target = target;
+        m.by = { ...stillCovered.set };
+        earlier = false;
+      }
       if (earlier && memberNext(m.state, 'earlier_target').length === 0) throw new ProtocolError('illegal_transition');
       let parent = m.parents.find((x) => x.agent === parentRef.agent && x.execution === parentRef.execution);
       if (!parent) {
