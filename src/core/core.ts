@@ -604,12 +604,12 @@ export class Core {
 
   #onResult(i: Extract<Input, { type: 'result' }>): void {
     const m = this.#member(i.set, i.execution);
+    // A result for an earlier directive (the target moved since): not this rollback's result.
+    if (i.restored && i.restored.checkpoint !== m.target.id) throw new ProtocolError('illegal_transition', 'result for a superseded target');
     const next: MemberState = this.#outstanding(m) ? 'collecting' : 'reported';
     memberTransition(m.state, 'result', next);
     const needsRestored = i.status === 'restored' || i.status === 'compensated';
     if (needsRestored && !i.restored) throw new ProtocolError('schema_invalid', 'restored required');
-    // A result for an earlier directive (the target moved since): not this rollback's result.
-    if (i.restored && i.restored.checkpoint !== m.target.id) throw new ProtocolError('illegal_transition', 'result for a superseded target');
     // Decision (contract-changes.md): a digest mismatch is recorded as the member's final `failed`
     // state and returned to the caller as a reply effect; the input itself is accepted.
     let status: FinalStatus;
