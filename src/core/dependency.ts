@@ -28,7 +28,8 @@ export interface Dependent {
   readonly consumerDigest: string;
 }
 
-const key = (...parts: (string | number)[]): string => JSON.stringify(parts);
+// Identifiers never contain a newline (contract §3 regexps): a cheap unambiguous composite key.
+const key = (...parts: (string | number)[]): string => parts.join('\n');
 
 /** The node's local view of dependencies, both directions. */
 export class Dependencies {
@@ -56,7 +57,7 @@ export class Dependencies {
     const k = key('c', c.consumer, c.consumerCheckpoint, c.producerAgent, c.producerExecution, c.producerCheckpoint, c.producerSeq);
     if (this.#seen.has(k)) return false;
     this.#seen.add(k);
-    push(this.#consumptions, c.consumer, Object.freeze({ ...c }));
+    push(this.#consumptions, c.consumer, { ...c });
     return true;
   }
 
@@ -74,7 +75,7 @@ export class Dependencies {
     if (this.#seen.has(k)) return false;
     this.#seen.add(k);
     this.#digests.set(key(d.consumerAgent, d.consumerExecution, d.consumerCheckpoint), d.consumerDigest);
-    push(this.#dependents, d.producerExecution, Object.freeze({ ...d }));
+    push(this.#dependents, d.producerExecution, { ...d });
     return true;
   }
 

@@ -33,7 +33,8 @@ export function taintedDependents(dependents: readonly Dependent[], t: number): 
   const seen = new Set<string>();
   for (const d of dependents) {
     if (d.producerSeq < t) continue;
-    const k = JSON.stringify([d.consumerAgent, d.consumerExecution]);
+    // agent ids and execution ids never contain a newline (contract §3 regexps)
+    const k = `${d.consumerAgent}\n${d.consumerExecution}`;
     if (seen.has(k)) continue;
     seen.add(k);
     out.push({ agent: d.consumerAgent, execution: d.consumerExecution });
