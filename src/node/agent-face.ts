@@ -9,6 +9,7 @@
 import { timingSafeEqual } from 'node:crypto';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type {} from '@fastify/websocket';
+import { Ajv } from 'ajv';
 import { ProtocolError, problem } from '../errors.js';
 import { asProtocolError } from './peer-face.js';
 import { failureClasses } from '../core/types.js';
@@ -97,11 +98,16 @@ export async function agentFace(app: FastifyInstance, opts: { engine: AgentEngin
 
   // Operator routes accept only the operator credential; all others only the agent's.
   app.addHook('onRequest', async (req: FastifyRequest) => {
-    const operator = req.url.startsWith('/operator/');
+    // The matched route, not the raw URL: '/%6Fperator/...' routes to an operator route too.
+    const operator = (req.routeOptions.url ?? req.url).startsWith('/operator/');
     if (tokenMatches(req.headers.authorization, operator ? credentials.operator : credentials.agent)) return;
     if (operator && tokenMatches(req.headers.authorization, credentials.agent)) throw new ProtocolError('forbidden', 'operator credential required');
     throw new ProtocolError('unauthenticated');
   });
+
+  // The schemas as written: fastify's default Ajv coerces types and strips unknown members.
+  const ajv = new Ajv({ strict: true, allErrors: false });
+  app.setValidatorCompiler(({ schema }) => ajv.compile(schema));
 
   const post = <B>(path: string, schema: object, fn: (b: B, req: FastifyRequest) => Promise<unknown>, code = 200): void => {
     app.post(path, { schema: { body: schema } }, async (req, reply) => reply.code(code).send(await fn(req.body as B, req)));

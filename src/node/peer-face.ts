@@ -6,7 +6,7 @@
  * link closes only for framing violations or a sustained run of refusals,
  * never for one bad message, since many rollback sets share it.
  */
-import type { FastifyInstance } from 'fastify';
+import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type {} from '@fastify/websocket';
 import { ProtocolError, problem } from '../errors.js';
 import { ENVELOPE_PATH, LINK_PATH, SUBPROTOCOL } from './peer-link.js';
@@ -39,9 +39,14 @@ export async function peerFace(app: FastifyInstance, opts: { sink: EnvelopeSink;
     void reply.code(pe.status).type('application/problem+json').send(problem(pe));
   });
 
-  app.post(ENVELOPE_PATH, async (req, reply) => {
-    if (typeof req.body !== 'string') throw new ProtocolError('malformed', 'body must be application/jose');
-    const { jti } = await sink.receive(req.body, `ip:${req.ip}`);
+  // Checked before the body is read: fastify's own parsers (JSON, text/plain) must never feed the intake.
+  const onRequest = async (req: FastifyRequest): Promise<void> => {
+    const type = req.headers['content-type']?.split(';')[0]?.trim().toLowerCase();
+    if (type !== 'application/jose') throw new ProtocolError('malformed', 'body must be application/jose');
+  };
+
+  app.post(ENVELOPE_PATH, { onRequest }, async (req, reply) => {
+    const { jti } = await sink.receive(req.body as string, `ip:${req.ip}`);
     return reply.code(202).send({ jti });
   });
 
