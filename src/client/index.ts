@@ -40,6 +40,7 @@ export class AgentClient {
   #socket: WebSocket | undefined;
   #stopped = false;
   #after = 0;
+  #chain: Promise<void> = Promise.resolve();
 
   constructor(opts: { url: string; token: string }) {
     this.#url = opts.url.replace(/\/$/, '');
@@ -53,7 +54,13 @@ export class AgentClient {
       body: body === undefined ? null : JSON.stringify(body),
     });
     const text = await res.body.text();
-    const parsed = text ? JSON.parse(text) : undefined;
+    let parsed: any;
+    try {
+      parsed = text ? JSON.parse(text) : undefined;
+    } catch (err) {
+      // Not JSON (e.g. a proxy's error page): still an AgentApiError if the status says it failed.
+      if (res.statusCode < 400) throw err;
+    }
     if (res.statusCode >= 400) {
       throw new AgentApiError(res.statusCode, parsed?.code ?? 'unknown', parsed?.detail ?? text);
     }
@@ -108,16 +115,19 @@ export class AgentClient {
         headers: { authorization: `Bearer ${this.#token}` },
       });
       this.#socket = ws;
-      let chain = Promise.resolve();
+      // One chain across reconnects: a directive still being handled when the link
+      // drops is not handled again from the new link. After a failure, the rest of
+      // this link's directives are skipped; the reconnect resumes from the failed one.
+      let failed = false;
       ws.on('message', (data) => {
         const d = JSON.parse(String(data)) as Directive & { type: string };
-        if (d.type !== 'directive' || d.seq <= this.#after) return;
-        chain = chain.then(async () => {
-          if (d.seq <= this.#after) return;
+        if (d.type !== 'directive' || d.seq <= this.#after || this.#stopped) return;
+        this.#chain = this.#chain.then(async () => {
+          if (failed || this.#stopped || d.seq <= this.#after) return;
           const r = await handler(d);
           await this.result(d.set, d.execution, r);
           this.#after = d.seq;
-        }).catch((err: unknown) => { ws.emit('error', err); });
+        }).catch((err: unknown) => { failed = true; ws.emit('error', err); });
       });
       ws.on('error', () => ws.terminate());
       ws.on('close', () => { setTimeout(connect, opts.reconnectMs ?? 200); });

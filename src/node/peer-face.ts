@@ -33,7 +33,7 @@ export async function peerFace(app: FastifyInstance, opts: { sink: EnvelopeSink;
   app.setErrorHandler((err: Error & { code?: string; statusCode?: number }, _req, reply) => {
     const pe = err instanceof ProtocolError ? err
       : err.code === 'FST_ERR_CTP_BODY_TOO_LARGE' ? new ProtocolError('too_large')
-      : err.code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE' || (err.statusCode ?? 500) < 500 ? new ProtocolError('malformed', err.message)
+      : (err.statusCode ?? 500) < 500 ? new ProtocolError('malformed', err.message)
       : asProtocolError(err);
     if (pe.code === 'internal') app.log.error({ err }, 'peer face internal error');
     void reply.code(pe.status).type('application/problem+json').send(problem(pe));

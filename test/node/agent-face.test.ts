@@ -3,7 +3,7 @@ import WebSocket from 'ws';
 import { request } from 'undici';
 import { agentSchemas } from '../../src/node/agent-face.js';
 import { errors } from '../../src/errors.js';
-import { credentials, DIGEST, directive, startAgentFace } from './helpers.js';
+import { credentials, DIGEST, directive, startAgentFace } from './fixtures/agent-face.js';
 
 const s = await startAgentFace();
 t.teardown(() => s.app.close());
@@ -292,4 +292,36 @@ t.test('the directive feed refuses an unauthenticated upgrade', async (t) => {
     await f.closed;
     t.same(f.got, []);
   }
+});
+
+t.test('a feed that repeats old directives does not make the face repeat them', async (t) => {
+  const { default: Fastify } = await import('fastify');
+  const { default: websocket } = await import('@fastify/websocket');
+  const { agentFace } = await import('../../src/node/agent-face.js');
+  const { FakeEngine } = await import('./fixtures/agent-face.js');
+  const e = new FakeEngine();
+  for (let i = 1; i <= 3; i++) e.directives.push(directive(i));
+  const inner = e.directives;
+  // on subscribe, replay everything already published (as a rebuilt feed might)
+  (e as { directives: unknown }).directives = {
+    since: (after: number) => inner.since(after),
+    subscribe: (l: (d: { seq: number }) => void) => { const off = inner.subscribe(l); inner.since(0).forEach(l); return off; },
+  };
+  const app = Fastify();
+  await app.register(websocket);
+  await app.register(agentFace, { engine: e, credentials });
+  await app.listen({ host: '127.0.0.1', port: 0 });
+  t.teardown(() => app.close());
+  const ws = new WebSocket(`ws://127.0.0.1:${(app.server.address() as { port: number }).port}/agent/v1/directives?after=1`, {
+    headers: { authorization: `Bearer ${credentials.agent}` },
+  });
+  const got: number[] = [];
+  ws.on('message', (d) => got.push(JSON.parse(String(d)).seq));
+  await new Promise((r) => ws.once('open', r));
+  inner.push(directive(4));
+  while (got.length < 3) await new Promise((r) => setTimeout(r, 5));
+  await new Promise((r) => setTimeout(r, 20));
+  t.same(got, [2, 3, 4]);
+  ws.close();
+  await new Promise((r) => ws.once('close', r));
 });

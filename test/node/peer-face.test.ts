@@ -123,6 +123,17 @@ t.test('HTTP binding', async (t) => {
     t.notMatch(JSON.stringify(r.body), /exploded/);
   });
 
+  t.test('a body shorter than its Content-Length is malformed', async (t) => {
+    const n = s.sink.received.length;
+    const r = await s.app.inject({
+      method: 'POST', url: ENVELOPE_PATH, payload: 'ok.short',
+      headers: { 'content-type': 'application/jose', 'content-length': '20' },
+    });
+    t.equal(r.statusCode, 400);
+    t.match(r.json(), { code: 'malformed' });
+    t.equal(s.sink.received.length, n);
+  });
+
   t.test('other routes and methods are not envelopes', async (t) => {
     const res = await request(s.url + ENVELOPE_PATH, { method: 'GET' });
     await res.body.text();
