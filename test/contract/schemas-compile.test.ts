@@ -16,6 +16,7 @@ t.test('all schema files compile under strict mode', async (t) => {
   t.ok(ajv.getSchema('urn:marp:schema:common'), 'common compiles');
 });
 
+// covers: req-closed-objects req-ext
 t.test('closed objects everywhere except ext', async (t) => {
   const { common, kinds } = loadSchemas();
   const walk = (s: unknown, path: string): void => {
@@ -29,6 +30,7 @@ t.test('closed objects everywhere except ext', async (t) => {
   for (const k of KINDS) walk(kinds[k], k);
 });
 
+// covers: req-ack-restored
 t.test('conditional rules: ack restored/by, record/followup prev iff index 1', async (t) => {
   const ajv = strictAjv();
   const ack = ajv.getSchema('urn:marp:schema:ack');

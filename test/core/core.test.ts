@@ -39,6 +39,7 @@ const record = (sim: Simulator, agent = 'A', i = 0): any => decodeCompact(sim.no
 const statuses = (r: any): string[] => r.members.map((m: any) => `${m.agent}/${m.execution}:${m.status}`);
 const ackOf = (r: any, agent: string): AckPayload => decodeCompact(r.members.find((m: any) => m.agent === agent).ack).payload as any;
 
+// covers: req-checkpoint-immutable req-hard-immutable req-checkpoint-before-output req-dep-order
 t.test('local model inputs', async (t) => {
   const sim = setup(chain);
   const A = sim.nodes.get('A')!.core;
@@ -64,6 +65,7 @@ t.test('local model inputs', async (t) => {
   refused(t, A, { type: 'bogus' } as never, 'internal');
 });
 
+// covers: req-dep-check req-envelope-iss
 t.test('dependency envelope', async (t) => {
   const sim = setup(chain);
   const A = sim.nodes.get('A')!.core;
@@ -85,6 +87,7 @@ function B_k2(sim: Simulator): string {
   return sim.nodes.get('B')!.core.execution('b')!.get('b-k2')!.digest;
 }
 
+// covers: req-order-fence req-order-forward req-record-when req-member-entry req-aggregation-outcome
 t.test('chain: hop-by-hop targets, record, fences, lease', async (t) => {
   const sim = setup(chain);
   const fx = fail(sim, 'A', 'a', 1);
@@ -111,6 +114,7 @@ t.test('chain: hop-by-hop targets, record, fences, lease', async (t) => {
   t.match(sim.nodes.get('B')!.core.member(S1, 'b'), { state: 'closed', status: 'rolled_back', target: { seq: 2 }, parents: [{ agent: 'A', primary: true }] });
 });
 
+// covers: req-failure-absorb req-failure-dependency req-failure-policy req-dependency-authorises req-hard-overlap
 t.test('failure absorption, new sets, peer failure signal', async (t) => {
   const sim = setup(chain);
   fail(sim, 'A', 'a', 2);
@@ -138,6 +142,7 @@ t.test('failure absorption, new sets, peer failure signal', async (t) => {
   t.match(p.members[1], { status: 'satisfied' }, 'C is already rolled back to c-k2 by an earlier set');
 });
 
+// covers: req-request-check req-taint req-hard-before req-idempotent req-target-rule req-dependency-authorises
 t.test('request rules: unknown execution, untainted dependency, target = min consumer seq', async (t) => {
   const g: Graph = {
     execs: [{ agent: 'A', exec: 'a', seqs: 4 }, { agent: 'B', exec: 'b', seqs: 4 }],
@@ -166,6 +171,7 @@ t.test('request rules: unknown execution, untainted dependency, target = min con
   t.same(B.handle(req('b', 3), sim.now).length, 1, 'later target: still the current answer');
 });
 
+// covers: req-hard-diamond req-target-rule req-satisfied
 t.test('diamond: an earlier target rolls back further and re-forwards', async (t) => {
   // A -> B (b consumed a at b-k3), A -> C -> B (b consumed c at b-k1), B -> D.
   const g: Graph = {
@@ -196,6 +202,7 @@ t.test('diamond: an earlier target rolls back further and re-forwards', async (t
   }
 });
 
+// covers: req-hard-cycle req-satisfied
 t.test('cycle with a moving target: the initiator answers satisfied and rolls back further', async (t) => {
   // b consumed a@2 at b-k1; a consumed b@1 at a-k1: a cycle back to the initiator, earlier.
   const g: Graph = {
@@ -224,6 +231,7 @@ t.test('cycle with a moving target: the initiator answers satisfied and rolls ba
   t.match(sat, [{ status: 'satisfied', by: S1, parent: { agent: 'B', execution: 'b' } }]);
 });
 
+// covers: req-hard-overlap
 t.test('overlapping sets: earliest target wins, the other answered satisfied by', async (t) => {
   const g: Graph = {
     execs: [{ agent: 'A', exec: 'a', seqs: 3 }, { agent: 'B', exec: 'b', seqs: 3 }, { agent: 'C', exec: 'c', seqs: 3 }],
@@ -251,6 +259,7 @@ t.test('overlapping sets: earliest target wins, the other answered satisfied by'
   t.equal(record(sim2, 'A').members[1].status, 'rolled_back');
 });
 
+// covers: req-blast-radius
 t.test('blast radius: hops and fan-out escalate, never truncate', async (t) => {
   const g: Graph = {
     execs: [{ agent: 'A', exec: 'a', seqs: 2 }, { agent: 'B', exec: 'b', seqs: 2 }, { agent: 'C', exec: 'c', seqs: 2 }, { agent: 'D', exec: 'd', seqs: 2 }],
@@ -282,6 +291,7 @@ t.test('blast radius: hops and fan-out escalate, never truncate', async (t) => {
   t.match(sim3.nodes.get('A')!.core.member(S1, 'a'), { escalated: [{ agent: 'B', reason: 'escalated' }] });
 });
 
+// covers: req-held-interim req-hard-held req-illegal-transition
 t.test('held policy: interim held at once, confirm / decline by the operator', async (t) => {
   const g = chain;
   const sim = setup(g, { policy: (agent) => (agent === 'B' ? 'held' : 'automatic') });
@@ -308,6 +318,7 @@ t.test('held policy: interim held at once, confirm / decline by the operator', a
   t.equal(B.member(S1, 'b')!.state, 'closed');
 });
 
+// covers: req-failure-policy
 t.test('held set at the initiator: proposed until the operator decides', async (t) => {
   const sim = setup(chain, { policy: (agent) => (agent === 'A' ? 'held' : 'automatic') });
   t.match(fail(sim, 'A', 'a', 1), [{ type: 'state', scope: 'set', state: 'proposed' }]);
@@ -326,6 +337,7 @@ t.test('held set at the initiator: proposed until the operator decides', async (
   t.equal(sim2.nodes.get('A')!.records.length, 0);
 });
 
+// covers: req-degraded req-hard-degraded
 t.test('degraded security state: held everywhere, peer failure signals refused', async (t) => {
   const sim = setup(chain);
   sim.input('B', { type: 'security', degraded: true });
@@ -344,6 +356,7 @@ t.test('degraded security state: held everywhere, peer failure signals refused',
   t.match(fail(sim, 'A', 'a', 1, 's2'), [{ type: 'state', state: 'proposed' }]);
 });
 
+// covers: req-order-rollback req-compensation-order req-irreversible req-hints-verbatim
 t.test('compensable work waits for dependents; irreversible is at best compensation_required', async (t) => {
   const g: Graph = {
     execs: [{ agent: 'A', exec: 'a', seqs: 2 }, { agent: 'B', exec: 'b', seqs: 3, rev: { 2: 'compensable' } }, { agent: 'C', exec: 'c', seqs: 2, rev: { 1: 'irreversible' } }],
@@ -375,6 +388,7 @@ t.test('compensable work waits for dependents; irreversible is at best compensat
   t.match(r2.members[2], { reported_by: 'B' });
 });
 
+// covers: req-restored-digest req-hard-digest req-parent-digest req-report-consistency
 t.test('restored digest: agent-side and parent-side checks', async (t) => {
   const sim = setup(chain, { behaviour: (agent) => (agent === 'C' ? 'lie' : 'ok') });
   fail(sim, 'A', 'a', 1);
@@ -420,6 +434,7 @@ t.test('restored digest: agent-side and parent-side checks', async (t) => {
   t.same(A.handle(report([good]), sim2.now), [], 'the same report again changes nothing');
 });
 
+// covers: req-order-report req-illegal-transition
 t.test('agent results: unknown set, wrong state, superseded target, missing restored', async (t) => {
   const sim = setup(chain, { behaviour: () => 'silent' });
   fail(sim, 'A', 'a', 1);
@@ -438,6 +453,7 @@ t.test('agent results: unknown set, wrong state, superseded target, missing rest
   t.match(ackOf(r, 'B'), { detail: 'no rollback result from the agent before the deadline' });
 });
 
+// covers: req-order-report req-lease req-hard-vanished req-followup req-report-content
 t.test('deadlines: unresponsive dependents, lease expiry, late finals as follow-ups', async (t) => {
   const sim = setup(chain);
   sim.partitioned.add('C');
@@ -485,6 +501,7 @@ t.test('deadlines: unresponsive dependents, lease expiry, late finals as follow-
   t.match(sim3.nodes.get('C')!.core.member(S1, 'c'), { state: 'closed' }, 'the follow-up travels down the tree');
 });
 
+// covers: req-cancel-authority req-cancellation-iss req-cancel-effect req-illegal-transition
 t.test('cancel', async (t) => {
   const sim = setup(chain, { policy: (agent) => (agent === 'B' ? 'held' : 'automatic') });
   const A = sim.nodes.get('A')!.core;
@@ -541,6 +558,7 @@ t.test('outcome envelope checks', async (t) => {
   refused(t, B, { ...out(rec), statements: [] } as Input, 'statement_invalid');
 });
 
+// covers: req-vanished req-retransmit
 t.test('resume re-emits undelivered sends, armed timers, fences and directives; delivered retires a send', async (t) => {
   const sim = setup(chain, { behaviour: () => 'silent' });
   sim.partitioned.add('C');

@@ -157,6 +157,7 @@ const families: { name: string; max: number; g: Graph; failures: { f: [string, s
 ];
 
 for (const fam of families) {
+  // covers: req-idempotent req-hard-diamond req-hard-cycle req-hard-overlap
   t.test(`every delivery order: ${fam.name}`, async (t) => {
     const want = new Map<string, number>();
     for (const f of fam.failures) for (const [k, v] of naiveSet(fam.g, f.f, f.seq)) want.set(k, Math.min(v, want.get(k) ?? Infinity));

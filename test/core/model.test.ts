@@ -3,6 +3,7 @@ import { Execution, Dependencies, memberTarget, taintedDependents, worse, aggreg
 import type { AckPayload } from '../../src/core/index.js';
 import { dg } from './helpers.js';
 
+// covers: req-checkpoint-seq req-checkpoint-immutable req-hard-immutable
 t.test('checkpoints: immutable, idempotent, seq strictly increasing', async (t) => {
   const e = new Execution('x');
   t.equal(e.latest, undefined);
@@ -44,6 +45,7 @@ t.test('dependencies: both sides, idempotent, digest registry', async (t) => {
   t.same(d.dependentsOf('q'), []);
 });
 
+// covers: req-taint req-hard-before
 t.test('taint rule: target = lowest consumer seq among tainted; untainted do not authorise', async (t) => {
   const cs = [
     { consumer: 'c', consumerCheckpoint: 'c3', consumerSeq: 3, producerAgent: 'P', producerExecution: 'p', producerCheckpoint: 'p5', producerSeq: 5 },
@@ -71,6 +73,7 @@ const ack = (o: Partial<AckPayload>): AckPayload => ({
   status: 'rolled_back', target: { checkpoint: 'k2', seq: 2 }, ...o,
 });
 
+// covers: req-aggregation-entry req-aggregation-outcome
 t.test('aggregation: preference and outcome', async (t) => {
   const set = { initiator: 'R', id: 's' };
   t.ok(prefer(set, ack({ status: 'held' }), ack({})), 'final over interim');

@@ -46,6 +46,7 @@ function finalEntries(sim: Simulator, initiator: string): Map<string, any> {
   return out;
 }
 
+// covers: req-order-forward req-idempotent
 t.test('propagation settles exactly the naive set, under loss, duplication and reordering', async (t) => {
   let runs = 0;
   fc.assert(fc.property(graphArb, netArb, ({ g, failed, fseq }, net) => {
@@ -93,6 +94,7 @@ t.test('propagation settles exactly the naive set, under loss, duplication and r
   t.ok(runs >= 120, `${runs} runs`);
 });
 
+// covers: req-hard-overlap req-target-rule
 t.test('two overlapping failures: every execution ends at the earliest target', async (t) => {
   fc.assert(fc.property(graphArb, fc.nat(5), fc.integer({ min: 1, max: 4 }), netArb, ({ g, failed, fseq }, second, sseq, net) => {
     const other = g.execs[second % g.execs.length]!;

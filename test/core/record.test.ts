@@ -36,6 +36,7 @@ function scenario(): { sim: Simulator; log: ChainEntry[]; verify: (c: string) =>
   return { sim, log: sim.nodes.get('A')!.core.records().map((r) => ({ compact: r.compact, hash: r.hash })), verify };
 }
 
+// covers: req-record-chain req-member-entry
 t.test('a real log verifies; records, follow-ups and embedded acks', async (t) => {
   const { log, verify, sim } = scenario();
   t.equal(log.length, 3);
@@ -54,6 +55,7 @@ t.test('a real log verifies; records, follow-ups and embedded acks', async (t) =
   t.equal(sim.nodes.get('B')!.core.members()[0]!.state, 'closed', 'the follow-up closes the late member');
 });
 
+// covers: req-record-chain
 t.test('tampering: the verifier pinpoints the first broken link', async (t) => {
   const { log, verify, sim } = scenario();
   const signA = sim.nodes.get('A')!.sign;

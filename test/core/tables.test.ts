@@ -5,6 +5,7 @@ import {
   setStates, setEvents, setTransitions, setNext, setTransition,
 } from '../../src/core/index.js';
 
+// covers: req-illegal-transition
 t.test('member table: every state x event is the listed transition or illegal_transition', async (t) => {
   let legal = 0;
   let illegal = 0;
@@ -45,6 +46,7 @@ t.test('member table matches contract §5 for the listed edges', async (t) => {
   }
 });
 
+// covers: req-illegal-transition
 t.test('set table: every state x event', async (t) => {
   for (const s of setStates) {
     for (const e of setEvents) {

@@ -40,6 +40,7 @@ async function cascade(t: Tap.Test, mesh: Mesh): Promise<void> {
 }
 
 for (const transport of ['http', 'ws'] as const) {
+  // covers: req-bindings-http-mti req-conf-member req-conf-initiator
   t.test(`cascade over ${transport}`, async (t) => {
     const mesh = await startMesh({ transport });
     t.teardown(() => mesh.stop());
@@ -47,6 +48,7 @@ for (const transport of ['http', 'ws'] as const) {
   });
 }
 
+// covers: req-vanished req-record-chain req-record-when
 t.test('initiator killed after writing the record, before distributing it', async (t) => {
   const mesh = await startMesh({ env: { ingest: { MARP_TEST_CRASH_AT: 'recorded' } } });
   t.teardown(() => mesh.stop());

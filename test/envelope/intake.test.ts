@@ -7,6 +7,7 @@ import {
 } from '../../src/envelope/index.js';
 import { NOW, ackBody, depBody, set, world, schemas } from './helpers.js';
 
+// covers: req-statement-verify
 t.test('accepted result of each embedding kind', async (t) => {
   const w = world();
   const a1 = sealStatement(w.carol.signer, 'ack', ackBody('c1'), { iat: NOW });
@@ -25,6 +26,7 @@ t.test('accepted result of each embedding kind', async (t) => {
   t.equal((await w.intake.accept(new Uint8Array(bytes))).kind, 'dependency', 'raw body accepted');
 });
 
+// covers: req-intake-order req-error-codes req-envelope-iss req-envelope-fresh req-cddl-conform
 t.test('each envelope step, in order', async (t) => {
   const w = world({ maxBytes: 2048 });
   const e = (over: object = {}, signer = w.alice.signer, kind: 'dependency' | 'report' = 'dependency') =>
@@ -46,6 +48,7 @@ t.test('each envelope step, in order', async (t) => {
   t.ok(await w.intake.accept(fut.compact), 'accepted later: the refusal left no trace');
 });
 
+// covers: req-statement-retired-keys
 t.test('retired keys: statements yes, envelopes no', async (t) => {
   const w = world();
   const { TrustStore } = await import('../../src/envelope/index.js');
@@ -56,6 +59,7 @@ t.test('retired keys: statements yes, envelopes no', async (t) => {
   t.equal((await intake.verifyStatement(rec, ['cancellation'])).iss, 'alice', 'offline verification, any age, no set given');
 });
 
+// covers: req-statement-verify
 t.test('statements are checked against the envelope', async (t) => {
   const w = world();
   const canc = sealStatement(w.alice.signer, 'cancellation', { set }, { iat: NOW });
@@ -76,6 +80,7 @@ t.test('statements are checked against the envelope', async (t) => {
   await t.rejects(i2.accept(cancel(canc)), { code: 'statement_invalid', message: /internal/ });
 });
 
+// covers: req-sec-rate-limit-key
 t.test('rate limits: per source before verification, per verified peer after', async (t) => {
   const w = world({
     sourceLimiter: new RateLimiter({ ratePerSecond: 1, burst: 2 }),

@@ -66,6 +66,7 @@ t.test('duplicate-safe JSON', async (t) => {
   t.ok(Object.hasOwn(o, '__proto__'));
 });
 
+// covers: req-header-allow-list req-alg
 t.test('protected header', async (t) => {
   const h = (o: unknown): Uint8Array => enc(typeof o === 'string' ? o : JSON.stringify(o));
   t.same(parseHeader(h({ alg: 'ES256', typ: 'x', kid: 'k' })), { alg: 'ES256', typ: 'x', kid: 'k' });
@@ -80,6 +81,7 @@ t.test('protected header', async (t) => {
   for (const a of ['EdDSA', 'none', 'HS256', 'RS256', 'ES384', 'es256', '']) t.equal(code(() => checkAlg(a)), 'alg_unsupported', a);
 });
 
+// covers: req-typ
 t.test('kinds and typ', async (t) => {
   t.equal(typOf('report'), 'rollback-report+jwt');
   t.equal(kindOfTyp('rollback-ack+jwt'), 'ack');

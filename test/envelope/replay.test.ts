@@ -18,6 +18,7 @@ const code = (fn: () => unknown): string => {
 };
 const jti = (i: number): string => `jti-${String(i).padStart(16, '0')}`;
 
+// covers: req-envelope-replay
 t.test('check-and-insert, replay, expiry', async (t) => {
   const c = new ReplayCache({ windowSeconds: 300, skewSeconds: 30, bucketSeconds: 10 });
   t.equal(code(() => c.checkAndInsert('alice', 'alice', jti(1), NOW, NOW)), 'ok');
@@ -117,6 +118,7 @@ t.test('restart floor', async (t) => {
   t.equal(fw.load(), undefined);
 });
 
+// covers: req-envelope-replay
 t.test('intake across a restart', async (t) => {
   const store = memoryWatermark();
   const w = world();

@@ -25,6 +25,7 @@ t.test('loader', async (t) => {
   t.throws(() => new Schemas(dir), 'strict mode refuses unknown keywords');
 });
 
+// covers: req-cddl-conform req-closed-objects
 t.test('validation', async (t) => {
   const base = { v: 1, iss: 'alice', aud: 'bob', iat: 1, jti: 'abcdefghijklmnop' };
   t.equal(code(() => schemas.validate('dependency', { ...base, ...depBody })), 'ok');

@@ -38,6 +38,7 @@ for (const alg of ['ES256', 'Ed25519'] as const) {
   });
 }
 
+// covers: req-jti
 t.test('defaults and guards', async (t) => {
   const k = makeKey('alice');
   const before = Math.floor(Date.now() / 1000);

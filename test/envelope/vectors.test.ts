@@ -19,6 +19,7 @@ for (const kind of ['dependency', 'failure', 'request', 'report', 'cancel', 'out
 }
 
 for (const v of file.vectors) {
+  // covers: req-header-allow-list req-alg req-alg-pinned req-typ req-kid req-envelope-iss req-envelope-fresh req-envelope-replay req-statement-verify req-statement-retired-keys req-version req-closed-objects req-ext req-cddl-conform req-agent-key req-error-codes
   t.test(v.name, async (t) => {
     const intake = new Intake({
       self: file.self, trust, schemas,

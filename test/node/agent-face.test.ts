@@ -43,6 +43,7 @@ const operatorPaths = Object.keys(valid).filter((p) => p.startsWith('/operator/'
 
 t.beforeEach(() => { engine.calls.length = 0; });
 
+// covers: req-sec-operator-auth
 t.test('authentication', async (t) => {
   for (const path of [...agentPaths, '/agent/v1/sets', '/agent/v1/records']) {
     const method = path.endsWith('sets') || path.endsWith('records') ? 'GET' : 'POST';
@@ -63,6 +64,7 @@ t.test('authentication', async (t) => {
   t.same(engine.calls, [], 'the engine is never reached without the right credential');
 });
 
+// covers: req-sec-operator-auth
 t.test('operator routes cannot be reached with the agent token through an encoded path', async (t) => {
   for (const path of ['/%6Fperator/v1/decisions', '/%6fperator/v1/security', '/operator/v1/%73ecurity']) {
     const r = await call('POST', path, valid['/operator/v1/decisions'], credentials.agent);

@@ -79,6 +79,7 @@ t.test('works without an attempt hook', async (t) => {
   t.equal(link.calls.length, 2);
 });
 
+// covers: req-retransmit req-jti
 t.test('retries after unreachable, signing every attempt afresh', async (t) => {
   const link = new FakeLink([fail('unreachable'), fail('unreachable'), fail('unreachable'), ok]);
   const h = harness({ alice: link });
@@ -104,6 +105,7 @@ for (const code of ['rate_limited', 'replay_quota', 'iat_stale', 'internal', 'se
 }
 
 for (const code of ['signature_invalid', 'no_dependency', 'schema_invalid', 'replayed', 'kid_unknown', 'unknown_set'] as const) {
+  // covers: req-retransmit req-error-codes
   t.test(`abandoned at once on non-retryable code ${code}`, async (t) => {
     const link = new FakeLink([fail(code), ok]);
     const h = harness({ alice: link });

@@ -67,6 +67,7 @@ t.test('HTTP binding', async (t) => {
   const s = await start();
   t.teardown(() => s.app.close());
 
+  // covers: req-http
   t.test('202 with the jti of the accepted envelope', async (t) => {
     const r = await post(s.url, 'ok.abc');
     t.equal(r.status, 202);
@@ -92,6 +93,7 @@ t.test('HTTP binding', async (t) => {
   };
 
   for (const code of ['signature_invalid', 'replayed', 'rate_limited', 'audience_mismatch', 'no_dependency', 'security_degraded'] as const) {
+    // covers: req-problem-details
     t.test(`a refusal (${code}) maps to its HTTP status and an RFC 9457 body`, async (t) => {
       expectProblem(t, await post(s.url, `refuse.${code}.j`), code, `refused: ${code}`);
     });
@@ -181,6 +183,7 @@ t.test('WebSocket binding', async (t) => {
     await c.closed;
   });
 
+  // covers: req-ws
   t.test('error frames carry the code and the jti; the link stays open', async (t) => {
     const c = connect(s.ws);
     await c.opened;

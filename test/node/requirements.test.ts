@@ -1,0 +1,97 @@
+// Node-level tests for requirements no other test checks directly
+// (traceability: scripts/requirements.ts).
+import t from 'tap';
+import { mkdtempSync, rmSync, writeFileSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { parseConfig } from '../../src/node/config.js';
+import { FileAgent, digestOf } from '../../src/demo/file-agent.js';
+import { Simulator } from '../../src/core/index.js';
+import type { AgentClient } from '../../src/client/index.js';
+
+const minimal = (over: object = {}) => ({
+  id: 'bob', data_dir: 'data', peer_face: { port: 7001 }, agent_face: { port: 7101, token_file: 'agent.token' },
+  keys: { private: 'keys/bob.jwk' }, ...over,
+});
+const refuses = (raw: object): boolean => { try { parseConfig(raw, '/base'); return false; } catch { return true; } };
+
+// covers: req-hops-default
+t.test('the maximum hop count cannot be configured above 64', async (t) => {
+  t.notOk(refuses(minimal({ limits: { max_hops: 64 } })));
+  t.ok(refuses(minimal({ limits: { max_hops: 65 } })));
+  t.ok(parseConfig(minimal(), '/base').limits.maxHops <= 64, 'default within the bound');
+});
+
+// covers: req-tls
+const TLS_BUG = { todo: 'BUG: config accepts http:// and ws:// peer URLs to non-loopback hosts and the peer face has no TLS option (draft: Transport Security)' };
+t.test('plain-text peer links are allowed on loopback only', async (t) => { // todo: known bug, failing assertions marked todo
+  t.notOk(refuses(minimal({ peers: [{ id: 'alice', url: 'http://127.0.0.1:7002', jwks: 'a' }] })), 'loopback http');
+  t.notOk(refuses(minimal({ peers: [{ id: 'alice', url: 'https://alice.example', jwks: 'a' }] })), 'https');
+  t.ok(refuses(minimal({ peers: [{ id: 'alice', url: 'http://192.0.2.10:7002', jwks: 'a' }] })), 'http to another host refused', TLS_BUG);
+  t.ok(refuses(minimal({ peers: [{ id: 'alice', url: 'ws://alice.example', jwks: 'a' }] })), 'ws to another host refused', TLS_BUG);
+  t.ok(refuses(minimal({ peer_face: { host: '0.0.0.0', port: 7001 } })), 'a non-loopback peer face without TLS refused', TLS_BUG);
+});
+
+// covers: req-digest-integrity req-sec-downgrade
+t.test('a restore point altered in storage is detected: the member fails with digest_mismatch, never rolled_back', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'marp-digest-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  const declared: { execution: string; cp: { checkpoint: string; seq: number; digest: string } }[] = [];
+  const client = { checkpoint: async (execution: string, cp: never) => { declared.push({ execution, cp }); } } as unknown as AgentClient;
+  const agent = new FileAgent('B', dir, client);
+  agent.write({ row: 1 });
+  await agent.checkpoint('b');
+  agent.write({ row: 2 });
+  const sim = new Simulator({ seed: 3, behaviour: () => 'silent' });
+  sim.input('A', { type: 'execution', execution: 'a' });
+  sim.input('A', { type: 'checkpoint', execution: 'a', checkpoint: 'a-k1', seq: 1, digest: digestOf(Buffer.from('a')), reversibility: 'reversible' });
+  sim.input('B', { type: 'execution', execution: 'b' });
+  const d = declared[0]!.cp;
+  sim.input('B', { type: 'checkpoint', execution: 'b', checkpoint: d.checkpoint, seq: d.seq, digest: d.digest, reversibility: 'reversible' });
+  sim.input('B', { type: 'consumed', execution: 'b', producer: { agent: 'A', execution: 'a', checkpoint: 'a-k1', seq: 1 } });
+  sim.run();
+  // The stored copy is tampered with: an attacker chooses what the agent runs after the rollback.
+  const copy = join(dir, 'checkpoints', `${d.checkpoint}.jsonl`);
+  writeFileSync(copy, readFileSync(copy, 'utf8') + '{"row":"evil"}\n');
+  sim.input('A', { type: 'failure', execution: 'a', checkpoint: { checkpoint: 'a-k1', seq: 1 }, class: 'eval_failure', setId: 's1' });
+  sim.run({ until: sim.now + 50 });
+  const directive = sim.nodes.get('B')!.directives[0]!;
+  const result = await agent.restore({ ...directive, seq: 1 } as never);
+  t.not(result.restored!.digest, d.digest, 'the restored state is not the checkpoint');
+  const fx = sim.input('B', { type: 'result', set: { initiator: 'A', id: 's1' }, execution: 'b', status: 'restored', restored: result.restored! });
+  t.match(fx.filter((e) => e.type === 'reply'), [{ code: 'digest_mismatch' }]);
+  t.match(sim.nodes.get('B')!.core.member({ initiator: 'A', id: 's1' }, 'b'), { status: 'failed', reason: 'digest_mismatch' });
+});
+
+// covers: req-error-codes
+const DROP_BUG = { todo: 'BUG: httpLink maps a problem document with an unregistered code to "unreachable" (src/node/peer-link.ts), which the outbox retries until the deadline; the draft (Error Codes) says drop' };
+t.test('a sender treats an unknown error code as "drop": no retransmission', async (t) => { // todo: known bug, failing assertions marked todo
+  const { createServer } = await import('node:http');
+  const { httpLink } = await import('../../src/node/peer-link.js');
+  const { Outbox } = await import('../../src/node/outbox.js');
+  let hits = 0;
+  const server = createServer((req, res) => {
+    req.resume();
+    req.on('end', () => {
+      hits++;
+      res.writeHead(400, { 'content-type': 'application/problem+json' })
+        .end(JSON.stringify({ type: 'urn:ietf:params:rollback:error:from_the_future', title: 't', status: 400, code: 'from_the_future' }));
+    });
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
+  t.teardown(() => new Promise<void>((r) => server.close(() => r())));
+  const link = httpLink(`http://127.0.0.1:${(server.address() as { port: number }).port}`);
+  let abandoned = '';
+  const outbox = new Outbox({
+    sign: async () => ({ compact: 'a.b.c', jti: 'j' }),
+    link: () => link,
+    now: Date.now,
+    delivered: () => {},
+    abandoned: (_o, code) => { abandoned = code; },
+  });
+  outbox.send({ to: 'alice', kind: 'request', body: {}, key: 'k', until: Date.now() + 3000 });
+  await new Promise((r) => setTimeout(r, 1500));
+  outbox.close();
+  t.equal(hits, 1, 'sent once, not retried', DROP_BUG);
+  t.not(abandoned, '', 'abandoned at once', DROP_BUG);
+});
