@@ -7,7 +7,7 @@ DRAFT := draft/draft-marp-agent-rollback-00.xml
 # or older than package.json / package-lock.json.
 DEPS_STAMP := node_modules/.package-lock.json
 
-.PHONY: install system-deps build typecheck test draft demo bench clean
+.PHONY: install system-deps build typecheck test draft demo bench clean requirements mutation
 
 $(DEPS_STAMP): package.json package-lock.json
 	npm ci
@@ -39,6 +39,16 @@ demo: $(DEPS_STAMP)
 
 bench: $(DEPS_STAMP)
 	npm run bench
+
+# Traceability matrix: interop-tests/report/requirements.{md,json}; fails if a
+# MUST-level requirement has no test (test/contract/traceability.test.ts checks it too).
+requirements: $(DEPS_STAMP)
+	node --import tsx scripts/requirements.ts --check
+
+# Mutation testing (StrykerJS) of src/envelope and src/core; slow, not part of
+# `make test`. PARTS="pipeline core-rules" for a quicker subset.
+mutation: $(DEPS_STAMP)
+	scripts/mutation.sh $(PARTS)
 
 clean:
 	rm -rf dist coverage .tap
