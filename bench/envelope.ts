@@ -9,13 +9,15 @@
 import { generateKeyPairSync, verify as cryptoVerify, type KeyObject } from 'node:crypto';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
+import { pathToFileURL } from 'node:url';
 import {
   createSigner, Intake, ReplayCache, Schemas, TrustStore, sealEnvelope, parseCompact, type Alg, type PrivateJwk,
 } from '../src/envelope/index.js';
 
-const N = Number(process.argv[2] ?? 20_000);
+const main = process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.argv[1]).href;
+let N = Number((main && process.argv[2]) || 20_000);
 const IN_FLIGHT = 64;
-const ROUNDS = 3;
+let ROUNDS = 3;
 const CHUNK = 2000;
 
 async function pump(n: number, fn: (i: number) => Promise<unknown>): Promise<number> {
@@ -41,7 +43,7 @@ const body = {
   producer: { execution: 'exec-b1', checkpoint: 'ck-b1', seq: 7 },
 };
 
-async function throughput(alg: Alg): Promise<{ bare: number; pipeline: number; bytes: number }> {
+export async function throughput(alg: Alg): Promise<{ bare: number; pipeline: number; bytes: number }> {
   const { privateKey, publicKey } = alg === 'ES256' ? generateKeyPairSync('ec', { namedCurve: 'P-256' }) : generateKeyPairSync('ed25519');
   const jwk = { ...(privateKey.export({ format: 'jwk' }) as Record<string, string>), kid: 'bench-key', alg } as PrivateJwk;
   const { d: _d, ...pub } = jwk;
@@ -82,7 +84,7 @@ function used(): number {
   return m.heapUsed + m.arrayBuffers;
 }
 
-function replayMemory(ids: number): { bytesPerId: number; tableBytesPerId: number; insertsPerSecond: number } {
+export function replayMemory(ids: number): { bytesPerId: number; tableBytesPerId: number; insertsPerSecond: number } {
   gc();
   gc();
   const before = used();
@@ -103,6 +105,16 @@ function replayMemory(ids: number): { bytesPerId: number; tableBytesPerId: numbe
   return { bytesPerId: (after - before) / ids, tableBytesPerId: s.tableBytes / ids, insertsPerSecond: ids / secs };
 }
 
+/** For bench/run.ts: envelopes per measurement and rounds. */
+export function configure(n: number, rounds: number): { inFlight: number; chunk: number } {
+  N = n;
+  ROUNDS = rounds;
+  return { inFlight: IN_FLIGHT, chunk: CHUNK };
+}
+
+if (main) await cli();
+
+async function cli(): Promise<void> {
 // Memory first, on a clean heap.
 const m = replayMemory(1_000_000);
 console.log(`node ${process.version}, ${N} envelopes per run, ${IN_FLIGHT} in flight, ${ROUNDS} rounds, alternating chunks of ${CHUNK}`);
@@ -118,3 +130,4 @@ console.log('|---|---|');
 console.log(`| bytes per id (heap + array buffers) | ${m.bytesPerId.toFixed(1)} |`);
 console.log(`| bytes per id (key tables only) | ${m.tableBytesPerId.toFixed(1)} |`);
 console.log(`| check-and-insert per second | ${m.insertsPerSecond.toFixed(0)} |`);
+}
