@@ -15,7 +15,7 @@ import { hashPayload } from './record.js';
 import type {
   AckPayload, CancellationPayload, Cause, CheckpointRef, EnvelopeClaims, EnvelopeKind, FailureClass, FinalStatus,
   FollowupPayload, MemberEntry, MemberStatus, MissingEntry, Policy, RecordPayload, RequestBody, RestoredRef,
-  Reversibility, SetRef, Statement, StatementTyp, DependencyBody, FailureBody, ReportBody, CancelBody, OutcomeBody,
+  Reversibility, SetRef, SetOutcome, ExecutionRef, Statement, StatementTyp, DependencyBody, FailureBody, ReportBody, CancelBody, OutcomeBody,
 } from './types.js';
 
 export interface CoreConfig {
@@ -33,6 +33,12 @@ export interface CoreConfig {
   policy(execution: string): 'automatic' | 'held';
   /** retransmission horizon of dependency registrations (default 24 h). */
   registrationTtlMs?: number;
+  /**
+   * Largest sealed envelope this core produces (reports and outcomes are split
+   * to stay under it; draft "Report Splitting"). Default 61440: 4 KiB under
+   * the receivers' default limit of 65536 octets.
+   */
+  envelopeBudget?: number;
 }
 
 export interface CoreDeps {
@@ -85,8 +91,15 @@ interface ParentRec {
   execution: string;
   /** the first requester: the member's finals travel up this edge; others get `satisfied` at once. */
   primary: boolean;
+  /** report counter: every report (chunk) is a distinct send, `report|set|[member, parent, rev]`. */
   rev: number;
   last?: SendEffect;
+  /** position in the member's upward stream (`MemberRec.up`) up to which acks went into reports to this parent. */
+  cursor: number;
+  /** distinct descendant acks put into reports to this parent: the report's `total`. */
+  sent: number;
+  /** descendant acks in reports to this parent that were receipted (per chunk, by `delivered`). */
+  delivered: Set<string>;
 }
 
 interface ChildRec {
@@ -97,6 +110,11 @@ interface ChildRec {
   held: boolean;
   /** acks received from this child's reports, keyed by (iss, member, parent). */
   acks: Map<string, Statement<AckPayload>>;
+  /** distinct descendant acks (acks[1..]) received from this child, and the largest `total` it announced. */
+  got: Set<string>;
+  total: number;
+  /** (iss, member) of every ack received from this child: where follow-ups are routed. */
+  subtree: Set<string>;
 }
 
 interface MemberRec {
@@ -122,6 +140,11 @@ interface MemberRec {
   detail?: string;
   by?: SetRef;
   fenced: boolean;
+  /** descendant acks in the order they became current here (the upward stream), deduplicated. */
+  up: string[];
+  upSeen: Set<string>;
+  /** acks of `up` superseded by a preferred ack for the same (iss, member, parent): not sent upward. */
+  stale: Set<string>;
 }
 
 interface SetRec {
@@ -137,7 +160,7 @@ interface SetRec {
   acks: Statement<AckPayload>[];
   ackSeen: Set<string>;
   recordHash?: string;
-  published: Map<string, string>;
+  published: Map<string, MemberEntry>;
   entries: Map<string, MemberEntry>;
 }
 
@@ -149,6 +172,18 @@ const ackKey = (a: AckPayload): string => JSON.stringify([a.iss, a.member, a.par
 const isFinal = (s: MemberStatus | undefined): boolean => s !== undefined && s !== 'held';
 const iat = (now: number): number => Math.floor(now / 1000);
 const MAX_BUDGET = 86_400_000;
+
+// Size bounds of a sealed JWS (draft "Report Splitting"): a protected header of at most 256
+// base64url characters ("alg", a "typ" of this document, a "kid" of at most 128 characters),
+// a 64-octet signature (ES256 or Ed25519: 86 characters) and two dots.
+const SEAL_OVERHEAD = 256 + 86 + 2;
+const b64len = (octets: number): number => Math.ceil((octets * 4) / 3);
+const octets = (x: unknown): number => Buffer.byteLength(JSON.stringify(x));
+const sealed = (payloadOctets: number): number => SEAL_OVERHEAD + b64len(payloadOctets);
+/** Envelope claims at their largest ("iat" of 16 digits, "jti" of 64 characters), plus the comma joining the body. */
+const claimOctets = (iss: string, aud: string): number =>
+  octets({ v: 1, iss, aud, iat: 9007199254740991, jti: 'x'.repeat(64) }) + 1;
+const MAX_AGENT = 'x'.repeat(255);
 
 function deepFreeze<T>(x: T): T {
   if (x && typeof x === 'object' && !Object.isFrozen(x)) {
@@ -167,7 +202,11 @@ export class Core {
   readonly #members = new Map<string, Map<string, MemberRec>>();
   readonly #sets = new Map<string, SetRec>();
   readonly #seenRecords = new Map<string, Set<string>>();
+  /** cache: record compact -> hash (a record page reaches a node once per parent that forwards it). */
+  readonly #hashes = new Map<string, string>();
   readonly #pending = new Map<string, SendEffect>();
+  /** report chunks with descendant acks not yet receipted: which member and parent sent them. */
+  readonly #chunks = new Map<string, { skey: string; execution: string; agent: string; parent: string }>();
   readonly #timers = new Map<string, TimerRec>();
   readonly #log: { index: number; hash: string; compact: string; set: SetRef }[] = [];
   #degraded = false;
@@ -198,7 +237,7 @@ export class Core {
       case 'cancel': this.#onCancel(input); break;
       case 'security': this.#degraded = input.degraded; break;
       case 'timer': this.#onTimer(input.id); break;
-      case 'delivered': this.#pending.delete(input.key); break;
+      case 'delivered': this.#onDelivered(input.key); break;
       case 'envelope': this.#onEnvelope(input); break;
       default: throw new ProtocolError('internal', `unknown input ${(input as { type: string }).type}`);
     }
@@ -239,7 +278,9 @@ export class Core {
   member(set: SetRef, execution: string): {
     state: MemberState; status?: MemberStatus; target: CheckpointRef; root: boolean;
     restored?: RestoredRef; reason?: string; children: { agent: string; execution: string; asked: boolean; final: boolean }[];
-    escalated: MissingEntry[]; parents: { agent: string; execution: string; primary: boolean }[];
+    escalated: MissingEntry[];
+    /** per parent: reports sent, distinct descendant acks sent (`total`) and receipted. */
+    parents: { agent: string; execution: string; primary: boolean; reports: number; sent: number; delivered: number }[];
   } | undefined {
     const m = this.#members.get(setKey(set))?.get(execution);
     if (!m) return undefined;
@@ -248,7 +289,9 @@ export class Core {
       restored: m.restored, reason: m.reason,
       children: [...m.children.values()].map((c) => ({ agent: c.agent, execution: c.execution, asked: c.asked, final: c.final })),
       escalated: m.escalated,
-      parents: m.parents.map((p) => ({ agent: p.agent, execution: p.execution, primary: p.primary })),
+      parents: m.parents.map((p) => ({
+        agent: p.agent, execution: p.execution, primary: p.primary, reports: p.rev, sent: p.sent, delivered: p.delivered.size,
+      })),
     }));
   }
 
@@ -292,11 +335,22 @@ export class Core {
     };
     return JSON.stringify(ser({
       e: this.#executions, d: this.#deps, m: this.#members, s: this.#sets, r: this.#seenRecords,
-      p: this.#pending, t: this.#timers, l: this.#log, g: this.#degraded,
+      p: this.#pending, c: this.#chunks, t: this.#timers, l: this.#log, g: this.#degraded,
     }));
   }
 
   // ------------------------------------------------------------ effects
+
+  /** A receipt: the send is done; for a report chunk, its descendant acks count as delivered to that parent. */
+  #onDelivered(key: string): void {
+    const e = this.#pending.get(key);
+    this.#pending.delete(key);
+    const c = this.#chunks.get(key);
+    if (!c || !e) return;
+    this.#chunks.delete(key);
+    const p = this.#members.get(c.skey)?.get(c.execution)?.parents.find((x) => x.agent === c.agent && x.execution === c.parent);
+    for (const a of (e.body.acks as string[]).slice(1)) p?.delivered.add(a);
+  }
 
   #send(to: string, kind: EnvelopeKind, body: Record<string, unknown>, key: string, until: number): SendEffect {
     const e: SendEffect = { type: 'send', to, kind, body, key, until };
@@ -458,6 +512,7 @@ export class Core {
     const m: MemberRec = {
       set, skey, execution, root, state: 'new', cause, target, worst, hints, policy, parents: [], hops,
       deadline, leaseEnd: deadline + this.#cfg.leaseGraceMs, children: new Map(), escalated: [], fenced: false,
+      up: [], upSeen: new Set(), stale: new Set(),
     };
     let ms = this.#members.get(skey);
     if (!ms) this.#members.set(skey, (ms = new Map()));
@@ -497,8 +552,13 @@ export class Core {
 
   /** Dependents still owing an answer. A `held` ack answers for now (contract §4 "Held policy": the parent is not stalled). */
   #outstanding(m: MemberRec): boolean {
-    for (const c of m.children.values()) if (c.asked && !c.final && !c.held) return true;
+    for (const c of m.children.values()) if (c.asked && !this.#answered(c)) return true;
     return false;
+  }
+
+  /** The child's own ack is in (final or held) and so is every descendant ack it announced (`total`). */
+  #answered(c: ChildRec): boolean {
+    return (c.final || c.held) && c.got.size >= c.total;
   }
 
   /** Forward requests to tainted dependents, or escalate (contract §4 "Blast radius"). */
@@ -507,7 +567,10 @@ export class Core {
     const fresh = tainted.filter((t) => !m.children.has(k2(t.agent, t.execution)));
     const escalate = fresh.length > 0 && (m.hops <= 0 || tainted.length > this.#cfg.fanoutLimit);
     for (const t of fresh) {
-      m.children.set(k2(t.agent, t.execution), { agent: t.agent, execution: t.execution, asked: !escalate, final: false, held: false, acks: new Map() });
+      m.children.set(k2(t.agent, t.execution), {
+        agent: t.agent, execution: t.execution, asked: !escalate, final: false, held: false, acks: new Map(),
+        got: new Set(), total: 0, subtree: new Set(),
+      });
       if (escalate) m.escalated.push({ agent: t.agent, execution: t.execution, reason: 'escalated' });
     }
     const budget = Math.min(MAX_BUDGET, Math.max(1, m.deadline - this.#now - this.#cfg.hopMarginMs));
@@ -553,25 +616,57 @@ export class Core {
     return this.#sign('rollback-ack+jwt', a);
   }
 
-  #report(m: MemberRec, p: ParentRec, acks: string[]): void {
+  #parent(ref: { agent: string; execution: string }, primary: boolean): ParentRec {
+    return { ...ref, primary, rev: 0, cursor: 0, sent: 0, delivered: new Set() };
+  }
+
+  get #budget(): number {
+    return this.#cfg.envelopeBudget ?? 61_440;
+  }
+
+  #report(m: MemberRec, p: ParentRec, acks: string[], total?: number): void {
     const body: ReportBody = { set: m.set, member: m.execution, acks };
+    if (total !== undefined && total > 0) body.total = total;
     p.last = this.#send(p.agent, 'report', body as unknown as Record<string, unknown>,
       `report|${m.skey}|${JSON.stringify([m.execution, p.agent, p.execution, p.rev++])}`,
       Math.max(m.leaseEnd, this.#now + this.#cfg.defaultBudgetMs));
+    if (acks.length > 1) this.#chunks.set(p.last.key, { skey: m.skey, execution: m.execution, agent: p.agent, parent: p.execution });
   }
 
-  /** Own ack (held or final) followed by every descendant ack gathered so far, flat, to the primary parent. */
+  /**
+   * Own ack (held or final) and the descendant acks not yet sent to this parent, split into as
+   * many reports as the envelope budget needs (draft "Report Splitting"). Every report carries
+   * the own ack first and `total`, the number of distinct descendant acks sent to this parent so
+   * far, so the parent knows when it holds them all whatever order the reports arrive in.
+   */
+  #flush(m: MemberRec, p: ParentRec, own: string): void {
+    const fresh: string[] = [];
+    for (let i = p.cursor; i < m.up.length; i++) if (!m.stale.has(m.up[i]!)) fresh.push(m.up[i]!);
+    p.cursor = m.up.length;
+    p.sent += fresh.length;
+    const total = p.sent;
+    const limit = this.#budget;
+    const base = claimOctets(this.self, p.agent) +
+      octets({ set: m.set, member: m.execution, acks: [own], total: 9007199254740991 });
+    let chunk: string[] = [];
+    let size = base;
+    for (const a of fresh) {
+      const add = a.length + 3; // quotes and comma: compacts are ASCII
+      if (chunk.length > 0 && sealed(size + add) > limit) {
+        this.#report(m, p, [own, ...chunk], total);
+        chunk = [];
+        size = base;
+      }
+      chunk.push(a);
+      size += add;
+    }
+    this.#report(m, p, [own, ...chunk], total);
+  }
+
+  /** Own ack (held or final) and every descendant ack not yet sent, to the primary parent. */
   #reportUp(m: MemberRec): void {
     const final = isFinal(m.status);
-    for (const p of m.parents) {
-      if (!p.primary) continue;
-      const acks = [this.#ack(m, p, final)];
-      const seen = new Set(acks);
-      for (const c of m.children.values()) {
-        for (const s of c.acks.values()) if (!seen.has(s.compact)) { seen.add(s.compact); acks.push(s.compact); }
-      }
-      this.#report(m, p, acks);
-    }
+    for (const p of m.parents) if (p.primary) this.#flush(m, p, this.#ack(m, p, final));
   }
 
   /** The member has its final status: report it (or, at the root, record the set). */
@@ -770,7 +865,7 @@ export class Core {
       let parent = m.parents.find((x) => x.agent === parentRef.agent && x.execution === parentRef.execution);
       if (!parent) {
         // A member already in the set answers a new parent at once (cycles, diamonds): `satisfied` by this set.
-        parent = { ...parentRef, primary: false, rev: 0 };
+        parent = this.#parent(parentRef, false);
         m.parents.push(parent);
         if (earlier) this.#retarget(m, target, p, deadline);
         this.#report(m, parent, [this.#ack(m, parent, true, m.set)]);
@@ -789,7 +884,7 @@ export class Core {
     const cover = this.#covering(e.id, target.seq, skey);
     const policy: Policy = { mode: this.#degraded || this.#cfg.policy(e.id) === 'held' ? 'held' : 'automatic' };
     const m = this.#newMember(p.set, e.id, false, p.cause, target, policy, p.hops, deadline);
-    const parent: ParentRec = { ...parentRef, primary: true, rev: 0 };
+    const parent = this.#parent(parentRef, true);
     m.parents.push(parent);
     if (cover) {
       m.status = 'satisfied';
@@ -843,16 +938,17 @@ export class Core {
   }
 
   #onReport(p: EnvelopeClaims & ReportBody, statements: Statement<AckPayload>[]): void {
-    // Consistency (contract §4 "Report consistency") -> statement_invalid.
+    // Consistency (draft "Report Consistency") -> statement_invalid. The parent of a descendant ack
+    // is not checked against the report: a subtree's acks are spread over several reports that may
+    // arrive in any order (draft "Report Splitting", Security Considerations "Lying Members").
     const bad = (why: string): never => { throw new ProtocolError('statement_invalid', why); };
     if (!Array.isArray(statements) || statements.length === 0 || statements.length !== p.acks.length) bad('acks and statements differ');
     const acks = statements.map((s, i) => (s.compact === p.acks[i] ? s.payload : bad(`statement ${i} is not acks[${i}]`)));
     const a0 = acks[0]!;
     if (a0.iss !== p.iss || a0.member !== p.member || a0.parent.agent !== this.self) bad('acks[0] is not the reporter\'s ack to this node');
-    const present = new Set(acks.map((a) => k2(a.iss, a.member)));
+    if (p.total !== undefined && !(Number.isSafeInteger(p.total) && p.total >= 0)) throw new ProtocolError('schema_invalid', 'total');
     for (const [i, a] of acks.entries()) {
       if (!sameSet(a.set, p.set)) bad(`ack ${i} is for another set`);
-      if (i > 0 && !present.has(k2(a.parent.agent, a.parent.execution))) bad(`ack ${i} has no parent ack in the report`);
       if ((a.status === 'rolled_back' || a.status === 'compensated') && !a.restored) bad(`ack ${i}: ${a.status} without restored`);
       if (a.status === 'satisfied' && !a.by) bad(`ack ${i}: satisfied without by`);
     }
@@ -869,16 +965,24 @@ export class Core {
         if (d !== undefined && d !== a.restored.digest) throw new ProtocolError('digest_mismatch', `${a.iss}/${a.member} restored ${a.restored.digest}, registered ${d}`);
       }
     }
-    // Apply.
+    // Apply: merge by (iss, member, parent), idempotently.
     let changed = false;
-    for (const s of statements) {
+    const accepted: Statement<AckPayload>[] = [];
+    for (const [i, s] of statements.entries()) {
+      if (i > 0 && !child.got.has(s.compact)) { child.got.add(s.compact); changed = true; }
       const key = ackKey(s.payload);
       const old = child.acks.get(key);
       if (!old || (old.compact !== s.compact && prefer(m.set, old.payload, s.payload))) {
         child.acks.set(key, s);
+        // A member that answered `satisfied` by this set is under another primary parent: not routed here.
+        if (s.payload.status !== 'satisfied' || !sameSet(s.payload.by, m.set)) child.subtree.add(k2(s.payload.iss, s.payload.member));
+        if (old) m.stale.add(old.compact);
+        if (!m.upSeen.has(s.compact)) { m.upSeen.add(s.compact); m.up.push(s.compact); }
+        accepted.push(s);
         changed = true;
       }
     }
+    if ((p.total ?? 0) > child.total) { child.total = p.total!; changed = true; }
     if (isFinal(a0.status) && !child.final) {
       child.final = true;
       changed = true;
@@ -889,7 +993,7 @@ export class Core {
     if (!changed) return;
     const rootSet = m.root ? this.#sets.get(skey) : undefined;
     if (rootSet) {
-      for (const s of statements) {
+      for (const s of accepted) {
         if (!rootSet.ackSeen.has(s.compact)) { rootSet.ackSeen.add(s.compact); rootSet.acks.push(s); }
       }
       if (rootSet.state === 'open' || rootSet.state === 'cancelling') this.#moveSet(rootSet, 'member_final');
@@ -905,13 +1009,14 @@ export class Core {
       case 'expired':
       case 'closed':
         this.#move(m, 'child_final', m.state);
-        if (rootSet) this.#followup(rootSet);
-        else {
-          // A final after this member reported travels up in a new report (contract §4 "Held policy").
+        if (rootSet) {
+          // One follow-up once the child's reports are all in, not one per report.
+          if (this.#answered(child)) this.#followup(rootSet);
+        } else {
+          // A final after this member reported travels up in a new report, with only the acks
+          // this parent has not been sent yet (draft "Acknowledgements").
           for (const par of m.parents) {
-            if (!par.primary) continue;
-            const own = this.#ack(m, par, m.state !== 'held');
-            this.#report(m, par, [own, ...p.acks.filter((x) => x !== own)]);
+            if (par.primary && par.cursor < m.up.length) this.#flush(m, par, this.#ack(m, par, m.state !== 'held'));
           }
         }
         break;
@@ -937,17 +1042,25 @@ export class Core {
     const skey = setKey(p.set);
     const ms = this.#members.get(skey);
     if (!ms) throw new ProtocolError('unknown_set');
-    const hash = hashPayload(s.payload);
+    let hash = this.#hashes.get(p.record);
+    if (hash === undefined) this.#hashes.set(p.record, (hash = hashPayload(s.payload)));
     if (this.#seenRecords.get(skey)?.has(hash)) return; // the same record via another parent (diamond)
-    this.#applyOutcome(skey, hash, p.record);
+    this.#applyOutcome(skey, hash, p.record, s.payload);
   }
 
-  #applyOutcome(skey: string, hash: string, compact: string): void {
+  /**
+   * Apply a record or follow-up to every member of the set here (C8) and pass it down once per
+   * child agent: a record to every child agent, a follow-up only to child agents whose subtree
+   * holds one of its entries (draft "Recovery Record and Follow-ups": a large record is split
+   * into follow-up pages, and no member needs the pages about other subtrees).
+   */
+  #applyOutcome(skey: string, hash: string, compact: string, payload: RecordPayload | FollowupPayload): void {
     let seen = this.#seenRecords.get(skey);
     if (!seen) this.#seenRecords.set(skey, (seen = new Set()));
     seen.add(hash);
     const ms = this.#members.get(skey);
     if (!ms) return;
+    const about = 'refers' in payload ? payload.members.map((e) => k2(e.agent, e.execution)) : undefined;
     const agents = new Map<string, SetRef>();
     for (const m of ms.values()) {
       if (m.state === 'reported' || m.state === 'expired' || m.state === 'closed') {
@@ -955,7 +1068,11 @@ export class Core {
         this.#release(m);
         this.#move(m, 'outcome', 'closed');
       } else this.#move(m, 'outcome', m.state);
-      for (const c of m.children.values()) if (c.asked && c.agent !== this.self) agents.set(c.agent, m.set);
+      for (const c of m.children.values()) {
+        if (!c.asked || c.agent === this.self || agents.has(c.agent)) continue;
+        const self = k2(c.agent, c.execution);
+        if (!about || about.some((k) => k === self || c.subtree.has(k))) agents.set(c.agent, m.set);
+      }
     }
     for (const [agent, set] of agents) {
       const body: OutcomeBody = { set, record: compact };
@@ -971,16 +1088,10 @@ export class Core {
     if (s.state === 'recorded') return this.#followup(s);
     this.#moveSet(s, deadline ? 'deadline' : 'all_final', 'recorded');
     const entries = this.#entries(s, m);
-    const outcome = aggregateOutcome(entries, s.cancelled);
-    const payload: RecordPayload = {
-      v: 1, iss: this.self, iat: iat(this.#now), index: this.#log.length + 1, prev: this.#log.at(-1)?.hash ?? null,
-      set: s.ref, cause: s.cause, outcome, members: entries,
-    };
-    const hash = this.#append('record', 'rollback-record+jwt', payload, s);
-    s.recordHash = hash;
-    for (const e of entries) s.published.set(k2(e.agent, e.execution), JSON.stringify(e));
+    this.#publish(s, entries, aggregateOutcome(entries, s.cancelled), true);
   }
 
+  /** Entries: the initiator's first, then depth-first along the acks' parents, so a page covers few subtrees. */
   #entries(s: SetRec, root: MemberRec): MemberEntry[] {
     const own: MemberEntry = { agent: this.self, execution: s.execution, status: root.status ?? 'held' };
     const rest = aggregateEntries(s.ref, s.acks, { agent: this.self, execution: s.execution });
@@ -994,7 +1105,30 @@ export class Core {
       else continue;
       have.add(key);
     }
-    const all = [own, ...rest];
+    const parentOf = new Map<string, ExecutionRef>();
+    for (const a of s.acks) parentOf.set(a.compact, a.payload.parent);
+    const kids = new Map<string, MemberEntry[]>();
+    for (const e of rest) {
+      const par = e.ack !== undefined ? parentOf.get(e.ack) : undefined;
+      if (!par) continue;
+      const pk = k2(par.agent, par.execution);
+      let l = kids.get(pk);
+      if (!l) kids.set(pk, (l = []));
+      l.push(e);
+    }
+    const all = [own];
+    const done = new Set<string>([k2(own.agent, own.execution)]);
+    const stack = [...(kids.get(k2(own.agent, own.execution)) ?? [])].reverse();
+    while (stack.length > 0) {
+      const e = stack.pop()!;
+      const key = k2(e.agent, e.execution);
+      if (done.has(key)) continue;
+      done.add(key);
+      all.push(e);
+      const ks = kids.get(key);
+      if (ks) for (let i = ks.length - 1; i >= 0; i--) stack.push(ks[i]!);
+    }
+    for (const e of rest) if (!done.has(k2(e.agent, e.execution))) all.push(e);
     s.entries = new Map(all.map((e) => [k2(e.agent, e.execution), e]));
     return all;
   }
@@ -1003,15 +1137,49 @@ export class Core {
     const root = this.#members.get(s.skey)!.get(s.execution)!;
     if (root.state !== 'reported' && root.state !== 'expired' && root.state !== 'closed') return;
     const entries = this.#entries(s, root);
-    const changed = entries.filter((e) => s.published.get(k2(e.agent, e.execution)) !== JSON.stringify(e));
+    const same = (a: MemberEntry | undefined, b: MemberEntry): boolean =>
+      a !== undefined && a.status === b.status && a.ack === b.ack && a.reported_by === b.reported_by;
+    const changed = entries.filter((e) => !same(s.published.get(k2(e.agent, e.execution)), e));
     if (changed.length === 0) return;
     this.#moveSet(s, 'late_final', 'recorded');
-    const payload: FollowupPayload = {
-      v: 1, iss: this.self, iat: iat(this.#now), index: this.#log.length + 1, prev: this.#log.at(-1)?.hash ?? null,
-      set: s.ref, refers: s.recordHash!, outcome: aggregateOutcome(entries, s.cancelled), members: changed,
-    };
-    this.#append('followup', 'rollback-followup+jwt', payload, s);
-    for (const e of changed) s.published.set(k2(e.agent, e.execution), JSON.stringify(e));
+    this.#publish(s, changed, aggregateOutcome(entries, s.cancelled), false);
+  }
+
+  /**
+   * Sign entries as the record (first page) or follow-ups, in pages that each fit one outcome
+   * envelope within the budget (draft "Recovery Record and Follow-ups"). Pages after the first
+   * page of a record are follow-ups that refer to it, written at once.
+   */
+  #publish(s: SetRec, entries: MemberEntry[], outcome: SetOutcome, record: boolean): void {
+    const limit = this.#budget;
+    const wrap = claimOctets(this.self, MAX_AGENT) + octets({ set: s.ref, record: '' });
+    const fits = (payloadOctets: number): boolean => sealed(wrap + sealed(payloadOctets)) <= limit;
+    const maxHead = { v: 1, iss: this.self, iat: 9007199254740991, index: 9007199254740991, prev: `sha-256:${'0'.repeat(64)}`, set: s.ref };
+    // A record that needs several pages keeps its first page small: it goes to every member,
+    // the follow-up pages only where their entries are.
+    const all = octets(entries) + octets({ ...maxHead, cause: s.cause, outcome, members: [] });
+    const firstFits = record && fits(all) ? fits : (n: number): boolean => n <= 8192;
+    let first = record;
+    let i = 0;
+    while (i < entries.length) {
+      const ok = first ? firstFits : fits;
+      const base = octets(first ? { ...maxHead, cause: s.cause, outcome, members: [] } : { ...maxHead, refers: s.recordHash ?? maxHead.prev, outcome, members: [] });
+      let size = base;
+      let j = i;
+      while (j < entries.length) {
+        const add = octets(entries[j]) + 1;
+        if (j > i && !ok(size + add)) break;
+        size += add;
+        j++;
+      }
+      const members = entries.slice(i, j);
+      const head = { v: 1 as const, iss: this.self, iat: iat(this.#now), index: this.#log.length + 1, prev: this.#log.at(-1)?.hash ?? null, set: s.ref };
+      if (first) s.recordHash = this.#append('record', 'rollback-record+jwt', { ...head, cause: s.cause, outcome, members }, s);
+      else this.#append('followup', 'rollback-followup+jwt', { ...head, refers: s.recordHash!, outcome, members }, s);
+      for (const e of members) s.published.set(k2(e.agent, e.execution), e);
+      first = false;
+      i = j;
+    }
   }
 
   #append(kind: 'record' | 'followup', typ: StatementTyp, payload: RecordPayload | FollowupPayload, s: SetRec): string {
@@ -1019,7 +1187,7 @@ export class Core {
     const hash = hashPayload(payload);
     this.#log.push({ index: payload.index, hash, compact, set: s.ref });
     this.#out.push({ type: 'record', kind, set: s.ref, index: payload.index, hash, compact });
-    this.#applyOutcome(s.skey, hash, compact);
+    this.#applyOutcome(s.skey, hash, compact, payload);
     return hash;
   }
 }

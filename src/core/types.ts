@@ -119,7 +119,8 @@ export interface RequestBody {
   producer: { execution: string; checkpoint: string; seq: number };
   hops: number; budget: number;
 }
-export interface ReportBody { set: SetRef; member: string; acks: string[] }
+/** `total`: distinct descendant acks the sender has sent to this parent for (set, member) so far (draft "Report Splitting"). */
+export interface ReportBody { set: SetRef; member: string; acks: string[]; total?: number }
 export interface CancelBody { set: SetRef; member: string; authority: string }
 export interface OutcomeBody { set: SetRef; record: string }
 
