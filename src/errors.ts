@@ -68,6 +68,12 @@ export function isErrorCode(value: unknown): value is ErrorCode {
 export class ProtocolError extends Error {
   readonly code: ErrorCode;
   readonly status: number;
+  /**
+   * The jti of the refused envelope, set only once its signature verified:
+   * an error frame never echoes a jti from an unverified payload (draft
+   * "Transport Bindings", req-ws-error).
+   */
+  jti: string | null = null;
   constructor(code: ErrorCode, message: string = errors[code].meaning, options?: { cause?: unknown }) {
     super(message, options);
     this.name = 'ProtocolError';

@@ -122,7 +122,6 @@ t.test('intake attacks', async (t) => {
   await attack(t, import.meta.url, m, {
     id: 'intake-ws-jti', title: 'WebSocket error frames never echo the jti of an unverified payload',
     sections: ['req-ws-error'],
-    todo: 'BUG: the peer face fills error frames with peekJti() of the unverified payload (src/node/node.ts peekJti -> src/envelope peekJti), so a forged envelope\'s chosen jti is echoed',
   }, async (t, bug) => {
     const link = await wsLink(m(), 'B');
     try {

@@ -147,19 +147,26 @@ export class Intake {
     if (input.length > this.maxBytes) throw new ProtocolError('too_large', `larger than ${this.maxBytes} bytes`);
     // Copy untrusted bytes before checking them; non-ASCII fails the syntax step.
     const text = typeof input === 'string' ? input : Buffer.from(input).toString('latin1');
-    const { key, kind, payload } = await verifyJws(text, ctx.expected ?? 'envelope', o.trust, o.schemas, false,
-      (k) => o.peerLimiter?.check(k.peer, nowMs));
-    if (payload['aud'] !== this.self) throw new ProtocolError('audience_mismatch', 'aud is not this node');
-    const iat = payload['iat'] as number;
-    const now = Math.floor(nowMs / 1000);
-    if (iat < now - this.windowSeconds - this.skewSeconds) throw new ProtocolError('iat_stale', 'iat outside the freshness window');
-    if (iat > now + this.skewSeconds) throw new ProtocolError('iat_future', 'iat later than now plus skew');
-    o.floor?.check(iat);
-    const jti = payload['jti'] as string;
-    o.replay.checkAndInsert(key.peer, key.peer, jti, iat, now);
-    o.floor?.accepted(iat);
-    const statements = EMBEDDED[kind as EnvelopeKind] === undefined ? [] : await this.#statements(kind as EnvelopeKind, payload);
-    return { kind: kind as EnvelopeKind, peer: key.peer, kid: key.kid, jti, iat, payload, statements };
+    let signed = false;
+    try {
+      const { key, kind, payload } = await verifyJws(text, ctx.expected ?? 'envelope', o.trust, o.schemas, false,
+        (k) => { signed = true; o.peerLimiter?.check(k.peer, nowMs); });
+      if (payload['aud'] !== this.self) throw new ProtocolError('audience_mismatch', 'aud is not this node');
+      const iat = payload['iat'] as number;
+      const now = Math.floor(nowMs / 1000);
+      if (iat < now - this.windowSeconds - this.skewSeconds) throw new ProtocolError('iat_stale', 'iat outside the freshness window');
+      if (iat > now + this.skewSeconds) throw new ProtocolError('iat_future', 'iat later than now plus skew');
+      o.floor?.check(iat);
+      const jti = payload['jti'] as string;
+      o.replay.checkAndInsert(key.peer, key.peer, jti, iat, now);
+      o.floor?.accepted(iat);
+      const statements = EMBEDDED[kind as EnvelopeKind] === undefined ? [] : await this.#statements(kind as EnvelopeKind, payload);
+      return { kind: kind as EnvelopeKind, peer: key.peer, kid: key.kid, jti, iat, payload, statements };
+    } catch (e) {
+      // Past the signature the jti is authentic and may be named in an error frame.
+      if (signed && e instanceof ProtocolError) e.jti = peekJti(text, this.maxBytes);
+      throw e;
+    }
   }
 
   /** Verify the statements an envelope carries; any failure is statement_invalid. */

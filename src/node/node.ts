@@ -20,7 +20,7 @@ import { Core, type Effect, type Input } from '../core/core.js';
 import { hashPayload } from '../core/record.js';
 import {
   Intake, RateLimiter, ReplayCache, RestartFloor, TrustStore, defaultSchemas, fileWatermark,
-  loadJwks, loadSigner, peekJti, sealEnvelope, type Accepted, type Signer, type PeerTrust,
+  loadJwks, loadSigner, sealEnvelope, type Accepted, type Signer, type PeerTrust,
 } from '../envelope/index.js';
 import { openLog, type Log } from '../store/index.js';
 import type { NodeConfig } from './config.js';
@@ -217,6 +217,7 @@ export class RollbackNode implements EnvelopeSink {
         ...(accepted.kind === 'failure' ? { setId: randomUUID() } : {}),
       } as unknown as Input);
     } catch (err) {
+      if (err instanceof ProtocolError) err.jti = accepted.jti;
       this.#count(accepted.kind, err);
       throw err;
     }
@@ -224,9 +225,6 @@ export class RollbackNode implements EnvelopeSink {
     return { jti: accepted.jti };
   }
 
-  peekJti(compact: string): string | null {
-    return peekJti(compact);
-  }
 
   #count(kind: string, err: unknown): void {
     const code = err instanceof ProtocolError ? err.code : 'internal';

@@ -14,8 +14,6 @@ import { ENVELOPE_PATH, LINK_PATH, SUBPROTOCOL } from './peer-link.js';
 export interface EnvelopeSink {
   /** Resolves once the envelope is durably accepted; throws ProtocolError if refused. */
   receive(compact: string, source: string): Promise<{ jti: string }>;
-  /** The jti of an envelope if it can be read without trusting it (for error frames). */
-  peekJti(compact: string): string | null;
 }
 
 /** Refusals in a row after which a link is closed (policy violation). */
@@ -70,7 +68,7 @@ export async function peerFace(app: FastifyInstance, opts: { sink: EnvelopeSink;
         },
         (err: unknown) => {
           const pe = asProtocolError(err);
-          socket.send(JSON.stringify({ type: 'error', jti: sink.peekJti(text), code: pe.code, detail: pe.message }));
+          socket.send(JSON.stringify({ type: 'error', jti: pe.jti, code: pe.code, detail: pe.message }));
           if (++refusals >= MAX_CONSECUTIVE_REFUSALS) socket.close(1008, 'too many refused envelopes');
         },
       );

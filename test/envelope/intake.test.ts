@@ -132,3 +132,14 @@ t.test('frames and problems', async (t) => {
   t.equal(errorFrame(new ProtocolError('malformed', 'm'.repeat(5000)), null).detail.length, 1024);
   t.equal(toProtocolError(err), err);
 });
+
+// covers: req-ws-error
+t.test('a refusal names the jti only once the signature verified', async (t) => {
+  const w = world();
+  const good = sealEnvelope(w.alice.signer, 'dependency', 'bob', depBody, { iat: NOW - 400 });
+  await t.rejects(w.intake.accept(good.compact), { code: 'iat_stale', jti: good.jti }, 'signed: jti authentic');
+  const [h, p] = good.compact.split('.');
+  const forged = `${h}.${p}.${Buffer.alloc(64).toString('base64url')}`;
+  await t.rejects(w.intake.accept(forged), { code: 'signature_invalid', jti: null }, 'unverified: no jti');
+  await t.rejects(w.intake.accept('a.b.c'), { code: 'malformed', jti: null });
+});

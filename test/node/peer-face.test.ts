@@ -10,7 +10,8 @@ import { ProtocolError, errors } from '../../src/errors.js';
 /**
  * Fake intake: "ok.<jti>" is accepted; "refuse.<code>.<jti>" is refused with <code>;
  * "boom.<jti>" fails with a non-protocol error; "slow.<jti>" waits before accepting.
- * peekJti reads the last dot-separated part, or null for "nojti".
+ * A refusal names the jti (the last dot-separated part) as a verified one would, except for
+ * "nojti" (as if refused before the signature step).
  */
 class FakeSink implements EnvelopeSink {
   readonly received: Array<{ compact: string; source: string }> = [];
@@ -20,13 +21,14 @@ class FakeSink implements EnvelopeSink {
     const jti = parts.at(-1)!;
     switch (parts[0]) {
       case 'ok': return { jti };
-      case 'refuse': throw new ProtocolError(parts[1] as never, `refused: ${parts[1]}`);
+      case 'refuse': {
+        const err = new ProtocolError(parts[1] as never, `refused: ${parts[1]}`);
+        if (jti !== 'nojti') err.jti = jti;
+        throw err;
+      }
       case 'slow': await new Promise((r) => setTimeout(r, 30)); return { jti };
       default: throw new Error(`exploded on ${compact}`);
     }
-  }
-  peekJti(compact: string): string | null {
-    return compact.includes('nojti') ? null : compact.split('.').at(-1)!;
   }
 }
 
@@ -195,7 +197,7 @@ t.test('WebSocket binding', async (t) => {
     t.same(c.frames[1], { type: 'error', jti: null, code: 'malformed', detail: 'refused: malformed' }, 'jti null when unreadable');
     c.ws.send('boom.e3');
     await c.frameCount(3);
-    t.same(c.frames[2], { type: 'error', jti: 'e3', code: 'internal', detail: 'internal error' });
+    t.same(c.frames[2], { type: 'error', jti: null, code: 'internal', detail: 'internal error' }, 'no verified jti on a non-protocol error');
     c.ws.send('ok.e4');
     await c.frameCount(4);
     t.same(c.frames[3], { type: 'receipt', jti: 'e4' }, 'link still usable after refusals');
