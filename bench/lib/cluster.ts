@@ -142,7 +142,9 @@ export class Cluster {
         const port = relay ? this.#relays[peer.index]!.port : peer.peerPort;
         return { id: p, url: `http://127.0.0.1:${port}`, transport: this.transport, jwks: `./${p}.jwks.json` };
       }),
-      ...(this.#opts.limits ? { limits: this.#opts.limits } : {}),
+      // Deep chains and wide trees are the point here: lift the draft's conservative defaults
+      // (8 hops, fan-out 64, 2 s hop margin) to what the shapes need.
+      limits: { max_hops: 64, fanout_limit: 1024, hop_margin_ms: 200, ...this.#opts.limits },
     });
   }
 

@@ -46,13 +46,14 @@ export interface NodeConfig {
 
 export const defaultLimits: Limits = Object.freeze({
   maxEnvelopeBytes: 65536,
-  maxHops: 32,
-  fanoutLimit: 1024,
+  // The draft's recommended defaults (Blast Radius, Deadlines): conservative on purpose.
+  maxHops: 8,
+  fanoutLimit: 64,
   replayWindowSeconds: 300,
   skewSeconds: 30,
   replayQuotaPerPeer: 100_000,
   deadlineMs: 30_000,
-  hopMarginMs: 200,
+  hopMarginMs: 2000,
   leaseGraceMs: 60_000,
   ratePerSource: 2000,
   ratePerPeer: 1000,

@@ -4,8 +4,8 @@
  * passes. Each attempt is signed afresh (new jti and iat), so the receiver's
  * replay rule stays strict; idempotency is the protocol's, by its keys.
  */
-import { errors, type ErrorCode } from '../errors.js';
-import type { Delivery, PeerLink } from './peer-link.js';
+import type { ErrorCode } from '../errors.js';
+import { retryable, type Delivery, type PeerLink } from './peer-link.js';
 
 export interface Outgoing {
   to: string;
@@ -23,7 +23,7 @@ export interface OutboxHooks {
   now(): number;
   delivered(o: Outgoing): void;
   /** Refused for good (not retryable) or expired; `code` says which. */
-  abandoned(o: Outgoing, code: ErrorCode | 'unreachable' | 'expired', detail: string): void;
+  abandoned(o: Outgoing, code: ErrorCode | 'unreachable' | 'unknown_code' | 'expired', detail: string): void;
   attempt?(o: Outgoing, d: Delivery): void;
 }
 
@@ -86,11 +86,11 @@ export class Outbox {
       this.#hooks.attempt?.(o, d);
       if (entry.generation !== generation) { attempt = 0; continue; } // replaced while in flight
       if (d.ok) return this.#finish(entry, () => this.#hooks.delivered(o));
-      if (d.code !== 'unreachable' && errors[d.code].action !== 'retry') {
+      if (!retryable(d)) {
         return this.#finish(entry, () => this.#hooks.abandoned(o, d.code, d.detail));
       }
       const wait = Math.min(CAP_MS, BASE_MS * 2 ** attempt++) * (0.5 + Math.random() / 2);
-      await new Promise((r) => setTimeout(r, Math.max(1, Math.min(wait, o.until - this.#hooks.now() + 1))));
+      await this.#sleep(Math.max(1, Math.min(wait, o.until - this.#hooks.now() + 1)));
     }
   }
 

@@ -7,9 +7,18 @@
  */
 import { request } from 'undici';
 import WebSocket from 'ws';
-import { isErrorCode, type ErrorCode } from '../errors.js';
+import { errors, isErrorCode, type ErrorCode } from '../errors.js';
 
-export type Delivery = { ok: true } | { ok: false; code: ErrorCode | 'unreachable'; detail: string };
+/**
+ * `unreachable`: no answer (retried); `unknown_code`: refused with a code this
+ * node does not know, which a sender treats as "drop" (draft "Error Codes").
+ */
+export type Delivery = { ok: true } | { ok: false; code: ErrorCode | 'unreachable' | 'unknown_code'; detail: string };
+
+/** Whether a failed delivery is worth another attempt. */
+export function retryable(d: Delivery): boolean {
+  return !d.ok && (d.code === 'unreachable' || (d.code !== 'unknown_code' && errors[d.code].action === 'retry'));
+}
 
 export interface PeerLink {
   deliver(compact: string, jti: string): Promise<Delivery>;
@@ -27,9 +36,10 @@ function unreachable(err: unknown): Delivery {
 function refused(body: unknown, fallback: string): Delivery {
   const code = (body as { code?: unknown } | null)?.code;
   const detail = (body as { detail?: unknown } | null)?.detail;
-  return isErrorCode(code)
-    ? { ok: false, code, detail: typeof detail === 'string' ? detail : '' }
-    : { ok: false, code: 'unreachable', detail: fallback };
+  const text = typeof detail === 'string' ? detail : '';
+  if (isErrorCode(code)) return { ok: false, code, detail: text };
+  if (typeof code === 'string') return { ok: false, code: 'unknown_code', detail: `${code.slice(0, 64)}: ${text}` };
+  return { ok: false, code: 'unreachable', detail: fallback };
 }
 
 export function httpLink(baseUrl: string, timeoutMs = 5000): PeerLink {

@@ -2,7 +2,7 @@ import t from 'tap';
 import Fastify, { type FastifyInstance } from 'fastify';
 import websocket from '@fastify/websocket';
 import type { WebSocket as ServerSocket } from 'ws';
-import { httpLink, wsLink, ENVELOPE_PATH, LINK_PATH, SUBPROTOCOL } from '../../src/node/peer-link.js';
+import { httpLink, wsLink, retryable, ENVELOPE_PATH, LINK_PATH, SUBPROTOCOL } from '../../src/node/peer-link.js';
 import { ProtocolError, problem } from '../../src/errors.js';
 
 async function listen(app: FastifyInstance): Promise<string> {
@@ -64,8 +64,11 @@ t.test('httpLink', async (t) => {
   t.test('problem document without detail', async (t) => {
     t.same(await httpLink(url).deliver('no-detail', 'j'), { ok: false, code: 'rate_limited', detail: '' });
   });
-  t.test('an unregistered code is not trusted', async (t) => {
-    t.same(await httpLink(url).deliver('unknown-code', 'j'), { ok: false, code: 'unreachable', detail: 'HTTP 400' });
+  // covers: req-error-codes
+  t.test('an unregistered code is a refusal to drop, never looked up in the registry', async (t) => {
+    const d = await httpLink(url).deliver('unknown-code', 'j');
+    t.same(d, { ok: false, code: 'unknown_code', detail: 'toString: x' });
+    t.notOk(retryable(d), 'not retried');
   });
   t.test('a non-problem error response is unreachable', async (t) => {
     t.same(await httpLink(url).deliver('html', 'j'), { ok: false, code: 'unreachable', detail: 'HTTP 502' });
@@ -158,14 +161,14 @@ t.test('wsLink', async (t) => {
     t.teardown(() => link.close());
     t.same(await link.deliver('err:e1:signature_invalid', 'e1'), { ok: false, code: 'signature_invalid', detail: 'refused signature_invalid' });
     t.same(await link.deliver('errnodetail:e2:rate_limited', 'e2'), { ok: false, code: 'rate_limited', detail: '' });
-    t.same(await link.deliver('err:e3:bogus', 'e3'), { ok: false, code: 'unreachable', detail: 'bad frame' }, 'unregistered code');
+    t.same(await link.deliver('err:e3:bogus', 'e3'), { ok: false, code: 'unknown_code', detail: 'bogus: refused bogus' }, 'unregistered code');
   });
 
   t.test('frames that are not JSON, lack a jti or name another jti are ignored', async (t) => {
     const link = wsLink(s.url, 300);
     t.teardown(() => link.close());
     const d = await link.deliver('junk:j9', 'j9');
-    t.same(d, { ok: false, code: 'unreachable', detail: 'bad frame' }, 'only the frame for this jti settles it');
+    t.same(d, { ok: false, code: 'unknown_code', detail: 'made_up: ' }, 'only the frame for this jti settles it');
     const other = link.deliver('silent', 'somebody-else');
     t.match(await other, { ok: false, code: 'unreachable', detail: 'no receipt' });
   });
