@@ -35,6 +35,8 @@ interface Entry { current: Outgoing; running: boolean; generation: number }
 export class Outbox {
   readonly #hooks: OutboxHooks;
   readonly #entries = new Map<string, Entry>();
+  /** Pending backoff sleeps: close() ends them so a stopping node does not wait for them. */
+  readonly #sleeps = new Set<() => void>();
   #closed = false;
 
   constructor(hooks: OutboxHooks) {
@@ -60,6 +62,16 @@ export class Outbox {
 
   close(): void {
     this.#closed = true;
+    for (const wake of this.#sleeps) wake();
+    this.#sleeps.clear();
+  }
+
+  #sleep(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      const wake = (): void => { clearTimeout(timer); this.#sleeps.delete(wake); resolve(); };
+      const timer = setTimeout(wake, ms);
+      this.#sleeps.add(wake);
+    });
   }
 
   async #run(entry: Entry): Promise<void> {
