@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { loadConfig, type NodeConfig } from '../node/config.js';
-import { verifyLog, openLog } from '../store/index.js';
+import { readLog } from '../store/index.js';
 import { verifyRecordChain } from '../core/record.js';
 import { verifyBundle, type Bundle } from './bundle.js';
 import { statementVerifier, type KeySet } from './offline.js';
@@ -41,16 +41,16 @@ export const verifyCommand: Command = {
     }
     if (!values['log']) throw new Error('--bundle FILE or --log FILE is required');
     const path = values['log'] as string;
-    const v = await verifyLog(path);
+    // Read-only: no lock, a torn tail is reported but left in place (the node drops it at start).
+    const { result: v, entries } = await readLog(path);
     if (!v.ok) {
       process.stdout.write(`log BROKEN at entry ${v.firstBad?.index} (byte offset ${v.firstBad?.offset}): ${v.firstBad?.reason}\n`);
       return 1;
     }
     let line = `log OK: ${v.entries} entries, head ${v.head ?? '-'}`;
+    if (v.tornTail) line += ` (torn last entry of ${v.tornTail.bytes} bytes at byte offset ${v.tornTail.offset}: never acknowledged)`;
     if (values['config']) {
-      const log = await openLog(path);
-      const records = log.entries.flatMap((e) => ((e.body as { record?: string }).record ? [(e.body as { record: string }).record] : []));
-      await log.close();
+      const records = entries.flatMap((e) => ((e.body as { record?: string }).record ? [(e.body as { record: string }).record] : []));
       const r = verifyRecordChain(records, statementVerifier(keysOf(loadConfig(values['config'] as string))));
       if (!r.ok) {
         process.stdout.write(`${line}\nrecords BROKEN at record ${r.index + 1}: ${r.reason}: ${r.detail}\n`);

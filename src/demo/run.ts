@@ -32,7 +32,7 @@ import { FileAgent } from './file-agent.js';
 export const AGENTS = ['ingest', 'enrich', 'price', 'report'] as const;
 export type Name = (typeof AGENTS)[number];
 
-async function freePort(): Promise<number> {
+export async function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
     const s = createServer();
     s.once('error', reject);
@@ -43,7 +43,7 @@ async function freePort(): Promise<number> {
   });
 }
 
-async function waitReady(url: string, ms = 15_000): Promise<void> {
+export async function waitReady(url: string, ms = 45_000): Promise<void> {
   const end = Date.now() + ms;
   for (;;) {
     try {
@@ -61,19 +61,35 @@ export interface Mesh {
   keys: KeySet;
   /** SIGKILL the node if it still runs, start it again from its log, wait until ready. */
   restart(n: Name, env?: Record<string, string>): Promise<void>;
+  /** Resolves when every node is running and ready (after supervised restarts). */
+  ready(): Promise<void>;
+  /** Times each node was started again by the supervisor (`supervise`). */
+  restarts: Record<Name, number>;
   stop(): Promise<void>;
 }
 
-/** Start the four nodes as child processes running `marp node`. */
-export async function startMesh(opts: {
+export interface MeshOptions {
   transport?: 'http' | 'ws';
   onLine?: (name: Name, line: Record<string, unknown>) => void;
   /** Extra environment per node (tests: MARP_TEST_CRASH_AT). */
   env?: Partial<Record<Name, Record<string, string>>>;
-} = {}): Promise<Mesh> {
+  /** The config's `limits` (snake_case), over the demo's { deadline_ms: 10000 }. */
+  limits?: Record<string, number>;
+  /** The config's `policy` per node (e.g. { default: 'held' }). */
+  policy?: Partial<Record<Name, { default?: 'automatic' | 'held'; executions?: Record<string, 'automatic' | 'held'> }>>;
+  /** Start a node again (without extra environment) when it dies of SIGKILL (tests: crash points). */
+  supervise?: boolean;
+}
+
+/** Start the four nodes as child processes running `marp node`. */
+export async function startMesh(opts: MeshOptions = {}): Promise<Mesh> {
   const dir = mkdtempSync(join(tmpdir(), 'marp-demo-'));
   // Run from dist/ (main.js) or from source under a TypeScript loader (main.ts).
-  const cli = fileURLToPath(new URL(import.meta.url.endsWith('.ts') ? '../cli/main.ts' : '../cli/main.js', import.meta.url));
+  const fromSource = import.meta.url.endsWith('.ts');
+  const cli = fileURLToPath(new URL(fromSource ? '../cli/main.ts' : '../cli/main.js', import.meta.url));
+  // From source, children load TypeScript with tsx alone: not with the parent's loaders (a test
+  // runner's coverage and mock hooks make each start take seconds).
+  const execArgv = fromSource ? ['--import', import.meta.resolve('tsx')] : [];
   const ports = Object.fromEntries(await Promise.all(AGENTS.map(async (n) => [n, { peer: await freePort(), agent: await freePort() }]))) as Record<Name, { peer: number; agent: number }>;
   const keys: KeySet = Object.create(null);
   for (const n of AGENTS) {
@@ -83,12 +99,23 @@ export async function startMesh(opts: {
     writeFileSync(join(dir, `${n}.operator.token`), randomBytes(24).toString('base64url'), { mode: 0o600 });
   }
   const nodes = {} as Mesh['nodes'];
+  const restarts = Object.fromEntries(AGENTS.map((n) => [n, 0])) as Record<Name, number>;
+  const starting = new Map<Name, Promise<void>>();
+  let stopping = false;
   const launch = (n: Name, config: string, env: Record<string, string> = opts.env?.[n] ?? {}): ChildProcess => {
-    const child = spawn(process.execPath, [...process.execArgv, cli, 'node', '--config', config], {
+    const child = spawn(process.execPath, [...execArgv, cli, 'node', '--config', config], {
       stdio: ['ignore', 'pipe', 'inherit'], env: { ...process.env, ...env },
     });
     createInterface({ input: child.stdout! }).on('line', (l) => {
-      try { opts.onLine?.(n, JSON.parse(l)); } catch { /* not a log line */ }
+      let line: Record<string, unknown>;
+      try { line = JSON.parse(l); } catch { return; /* not a log line */ }
+      opts.onLine?.(n, line);
+    });
+    child.once('exit', (_code, signal) => {
+      if (!opts.supervise || stopping || signal !== 'SIGKILL' || nodes[n]?.child !== child) return;
+      restarts[n]++;
+      nodes[n].child = launch(n, config, {});
+      starting.set(n, waitReady(nodes[n].peerUrl));
     });
     return child;
   };
@@ -105,7 +132,8 @@ export async function startMesh(opts: {
       peers: AGENTS.filter((p) => p !== n).map((p) => ({
         id: p, url: `http://127.0.0.1:${ports[p].peer}`, transport: opts.transport ?? 'http', jwks: `./${p}.jwks.json`,
       })),
-      limits: { deadline_ms: 10_000 },
+      limits: { deadline_ms: 10_000, ...opts.limits },
+      ...(opts.policy?.[n] ? { policy: opts.policy[n] } : {}),
     }));
     nodes[n] = {
       child: launch(n, config),
@@ -116,18 +144,39 @@ export async function startMesh(opts: {
       operatorToken: (await import('node:fs')).readFileSync(join(dir, `${n}.operator.token`), 'utf8'),
     };
   }
-  await Promise.all(AGENTS.map((n) => waitReady(nodes[n].peerUrl)));
+  // Children must not outlive a mesh that failed to start, nor this process.
+  const killAll = (): void => { for (const n of AGENTS) nodes[n]?.child?.kill('SIGKILL'); };
+  process.once('exit', killAll);
+  try {
+    await Promise.all(AGENTS.map((n) => waitReady(nodes[n].peerUrl)));
+  } catch (err) {
+    stopping = true;
+    killAll();
+    throw err;
+  }
   return {
-    dir, nodes, keys,
+    dir, nodes, keys, restarts,
     async restart(n, env = {}) {
       const old = nodes[n].child;
+      nodes[n].child = undefined as never; // not the supervisor's to restart
       if (old.exitCode === null && old.signalCode === null) {
         await new Promise<void>((resolve) => { old.once('exit', () => resolve()); old.kill('SIGKILL'); });
       }
       nodes[n].child = launch(n, nodes[n].config, env);
       await waitReady(nodes[n].peerUrl);
     },
+    async ready() {
+      for (;;) {
+        const pending = [...starting.values()];
+        starting.clear();
+        if (pending.length === 0) break;
+        await Promise.all(pending);
+      }
+      await Promise.all(AGENTS.map((n) => waitReady(nodes[n].peerUrl)));
+    },
     async stop() {
+      stopping = true;
+      process.removeListener('exit', killAll);
       await Promise.all(AGENTS.map((n) => new Promise<void>((resolve) => {
         const c = nodes[n].child;
         if (c.exitCode !== null || c.signalCode !== null) return resolve();
@@ -145,52 +194,73 @@ function describe(name: string, l: Record<string, unknown>): string | undefined 
   return `  ${name.padEnd(7)} ${what.padEnd(20)} ${String(l['from'] ?? '')} -> ${String(l['to'] ?? l['state'] ?? '')}${detail ? `  (${detail})` : ''}`;
 }
 
-/** The scenario: returns the record's compact form once the set is recorded. */
-export async function runScenario(mesh: Mesh, say: (s: string) => void = () => {}): Promise<{ record: string; agents: Record<Name, FileAgent> }> {
+/** One agent per node, each handling its directives by restoring its file. */
+export function startAgents(mesh: Mesh): Record<Name, FileAgent> {
   const agents = {} as Record<Name, FileAgent>;
   for (const n of AGENTS) {
     const client = new AgentClient({ url: mesh.nodes[n].agentUrl, token: mesh.nodes[n].token });
     agents[n] = new FileAgent(n, join(mesh.dir, `${n}-agent`), client);
     client.onDirective((d) => agents[n].restore(d));
   }
+  return agents;
+}
+
+/**
+ * The agents' work before the failure (executions named with `round`, so a
+ * mesh can run the scenario more than once); returns ingest's bad checkpoint.
+ */
+export async function prepareScenario(agents: Record<Name, FileAgent>, say: (s: string) => void = () => {}, round = 1): Promise<{ checkpoint: string; seq: number }> {
   const { ingest, enrich, price, report } = agents;
+  const [I, E, P, R] = AGENTS.map((n) => `${n}-${round}`) as [string, string, string, string];
   say('agents work: each checkpoints before it emits or consumes output');
-  await ingest.start('ingest-1');
-  const i1 = await ingest.checkpoint('ingest-1');
+  await ingest.start(I);
+  const i1 = await ingest.checkpoint(I);
   ingest.write({ batch: 1, rows: 100 });
-  const i2 = await ingest.checkpoint('ingest-1');
+  const i2 = await ingest.checkpoint(I);
   ingest.write({ batch: 2, rows: 250, note: 'schema drift' });
 
-  await enrich.start('enrich-1');
-  const e1 = await enrich.checkpoint('enrich-1');
-  await enrich.client.consumed('enrich-1', { agent: 'ingest', execution: 'ingest-1', ...i1 });
+  await enrich.start(E);
+  const e1 = await enrich.checkpoint(E);
+  await enrich.client.consumed(E, { agent: 'ingest', execution: I, ...i1 });
   enrich.write({ from: 'ingest batch 1' });
-  const e2 = await enrich.checkpoint('enrich-1');
-  await enrich.client.consumed('enrich-1', { agent: 'ingest', execution: 'ingest-1', ...i2 });
+  const e2 = await enrich.checkpoint(E);
+  await enrich.client.consumed(E, { agent: 'ingest', execution: I, ...i2 });
   enrich.write({ from: 'ingest batch 2' });
 
-  await price.start('price-1');
-  const p1 = await price.checkpoint('price-1', 'compensable', [{ compensate: 'withdraw published price list', ticket: 'OPS-1' }]);
-  await price.client.consumed('price-1', { agent: 'ingest', execution: 'ingest-1', ...i2 });
+  await price.start(P);
+  const p1 = await price.checkpoint(P, 'compensable', [{ compensate: 'withdraw published price list', ticket: 'OPS-1' }]);
+  await price.client.consumed(P, { agent: 'ingest', execution: I, ...i2 });
   price.write({ priced: 'batch 2' });
 
-  await report.start('report-1');
-  const r1 = await report.checkpoint('report-1');
-  await report.client.consumed('report-1', { agent: 'enrich', execution: 'enrich-1', ...e2 });
-  await report.client.consumed('report-1', { agent: 'price', execution: 'price-1', ...p1 });
+  await report.start(R);
+  const r1 = await report.checkpoint(R);
+  await report.client.consumed(R, { agent: 'enrich', execution: E, ...e2 });
+  await report.client.consumed(R, { agent: 'price', execution: P, ...p1 });
   report.write({ report: 'daily', inputs: ['enrich', 'price'] });
   say(`checkpoints: ingest ${i1.checkpoint},${i2.checkpoint}; enrich ${e1.checkpoint},${e2.checkpoint}; price ${p1.checkpoint}; report ${r1.checkpoint}`);
+  return i2;
+}
 
-  say('ingest detects that its batch 2 is bad and reports the failure');
-  const { set } = await ingest.client.failure('ingest-1', { ...i2, class: 'quality_regression', detail: 'batch 2 failed schema validation' });
-  const end = Date.now() + 20_000;
+/** Poll the initiator's records until the set's record (not a follow-up) is there. */
+export async function waitRecord(agent: FileAgent, set: { id: string }, ms = 20_000, followups = 0): Promise<string[]> {
+  const end = Date.now() + ms;
   for (;;) {
-    const records = await ingest.client.records().catch(() => [] as any[]); // the node may be restarting
-    const mine = records.find((r) => r.payload?.set?.id === set.id && !('refers' in r.payload));
-    if (mine) return { record: mine.compact as string, agents };
-    if (Date.now() > end) throw new Error('no recovery record within 20 s');
+    const records = await agent.client.records().catch(() => [] as any[]); // the node may be restarting
+    const mine = records.filter((r) => r.payload?.set?.id === set.id);
+    if (mine.length > followups) return mine.map((r) => r.compact as string);
+    if (Date.now() > end) throw new Error(`no recovery record within ${ms} ms`);
     await new Promise((r) => setTimeout(r, 50));
   }
+}
+
+/** The scenario: returns the record's compact form once the set is recorded. */
+export async function runScenario(mesh: Mesh, say: (s: string) => void = () => {}): Promise<{ record: string; agents: Record<Name, FileAgent> }> {
+  const agents = startAgents(mesh);
+  const i2 = await prepareScenario(agents, say);
+  say('ingest detects that its batch 2 is bad and reports the failure');
+  const { set } = await agents.ingest.client.failure('ingest-1', { ...i2, class: 'quality_regression', detail: 'batch 2 failed schema validation' });
+  const [record] = await waitRecord(agents.ingest, set);
+  return { record: record!, agents };
 }
 
 export const demoCommand: Command = {

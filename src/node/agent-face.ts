@@ -9,6 +9,7 @@
 import { timingSafeEqual } from 'node:crypto';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type {} from '@fastify/websocket';
+import swagger from '@fastify/swagger';
 import { Ajv } from 'ajv';
 import { ProtocolError, problem } from '../errors.js';
 import { asProtocolError } from './peer-face.js';
@@ -84,8 +85,33 @@ function tokenMatches(header: string | undefined, expected: string): boolean {
   return a.length === b.length && timingSafeEqual(a, b);
 }
 
+export const OPENAPI_PATH = '/agent/v1/openapi.json';
+
 export async function agentFace(app: FastifyInstance, opts: { engine: AgentEngine; credentials: Credentials }): Promise<void> {
   const { engine, credentials } = opts;
+
+  // The OpenAPI document is generated from the route schemas below (the ones that validate).
+  await app.register(swagger, {
+    openapi: {
+      openapi: '3.1.0',
+      info: { title: 'MARP agent face', version: '1', description: 'Local API between an agent and its rollback node (draft appendix "Agent Interface").' },
+      components: {
+        securitySchemes: {
+          agentToken: { type: 'http', scheme: 'bearer', description: 'the agent\'s token (agent_face.token_file)' },
+          operatorToken: { type: 'http', scheme: 'bearer', description: 'the operator credential (operator.token_file), distinct from the agent\'s' },
+        },
+      },
+    },
+    transform: ({ schema, url }) => ({
+      schema: {
+        ...(schema ?? {}),
+        // @fastify/websocket hides its routes; the directive feed is part of the API.
+        hide: url === OPENAPI_PATH,
+        security: [url.startsWith('/operator/') ? { operatorToken: [] } : { agentToken: [] }],
+      } as never,
+      url,
+    }),
+  });
 
   app.setErrorHandler((err: Error & { validation?: unknown; statusCode?: number }, _req, reply) => {
     const pe = err instanceof ProtocolError ? err
@@ -99,7 +125,9 @@ export async function agentFace(app: FastifyInstance, opts: { engine: AgentEngin
   // Operator routes accept only the operator credential; all others only the agent's.
   app.addHook('onRequest', async (req: FastifyRequest) => {
     // The matched route, not the raw URL: '/%6Fperator/...' routes to an operator route too.
-    const operator = (req.routeOptions.url ?? req.url).startsWith('/operator/');
+    const route = req.routeOptions.url ?? req.url;
+    if (route === OPENAPI_PATH) return; // the API description is public
+    const operator = route.startsWith('/operator/');
     if (tokenMatches(req.headers.authorization, operator ? credentials.operator : credentials.agent)) return;
     if (operator && tokenMatches(req.headers.authorization, credentials.agent)) throw new ProtocolError('forbidden', 'operator credential required');
     throw new ProtocolError('unauthenticated');
@@ -109,30 +137,34 @@ export async function agentFace(app: FastifyInstance, opts: { engine: AgentEngin
   const ajv = new Ajv({ strict: true, allErrors: false });
   app.setValidatorCompiler(({ schema }) => ajv.compile(schema));
 
-  const post = <B>(path: string, schema: object, fn: (b: B, req: FastifyRequest) => Promise<unknown>, code = 200): void => {
-    app.post(path, { schema: { body: schema } }, async (req, reply) => reply.code(code).send(await fn(req.body as B, req)));
+  const post = <B>(path: string, summary: string, schema: object, fn: (b: B, req: FastifyRequest) => Promise<unknown>, code = 200): void => {
+    app.post(path, { schema: { summary, body: schema } }, async (req, reply) => reply.code(code).send(await fn(req.body as B, req)));
   };
   const operatorName = (req: FastifyRequest): string => `operator@${req.ip}`;
 
-  post('/agent/v1/executions', agentSchemas.execution, (b: any) => engine.execution(b), 201);
-  post('/agent/v1/checkpoints', agentSchemas.checkpoint, (b: any) => engine.checkpoint(b), 201);
-  post('/agent/v1/consumptions', agentSchemas.consumed, (b: any) => engine.consumed(b));
-  post('/agent/v1/failures', agentSchemas.failure, (b: any) => engine.failure(b), 202);
-  post('/agent/v1/observations', agentSchemas.observed, (b: any) => engine.observed(b), 202);
-  post('/agent/v1/results', agentSchemas.result, (b: any) => engine.result(b));
-  post('/operator/v1/decisions', agentSchemas.decision, (b: any, req) => engine.decision({ ...b, by: operatorName(req) }));
-  post('/operator/v1/cancellations', agentSchemas.cancel, (b: any, req) => engine.cancel({ ...b, by: operatorName(req) }));
-  post('/operator/v1/security', agentSchemas.security, (_b, req) => engine.clearDegraded({ by: operatorName(req) }));
+  post('/agent/v1/executions', 'declare an execution', agentSchemas.execution, (b: any) => engine.execution(b), 201);
+  post('/agent/v1/checkpoints', 'declare a checkpoint (digest of the state, reversibility, hints)', agentSchemas.checkpoint, (b: any) => engine.checkpoint(b), 201);
+  post('/agent/v1/consumptions', 'declare a consumption of another agent\'s output; answers once the producer has it', agentSchemas.consumed, (b: any) => engine.consumed(b));
+  post('/agent/v1/failures', 'report a failure of one\'s own execution (opens or joins a rollback set)', agentSchemas.failure, (b: any) => engine.failure(b), 202);
+  post('/agent/v1/observations', 'report that consumed output is bad (a failure signal to its producer)', agentSchemas.observed, (b: any) => engine.observed(b), 202);
+  post('/agent/v1/results', 'report the result of a rollback directive (with the digest of the restored state)', agentSchemas.result, (b: any) => engine.result(b));
+  post('/operator/v1/decisions', 'confirm or decline a held rollback (operator credential)', agentSchemas.decision, (b: any, req) => engine.decision({ ...b, by: operatorName(req) }));
+  post('/operator/v1/cancellations', 'cancel a rollback set initiated here (operator credential)', agentSchemas.cancel, (b: any, req) => engine.cancel({ ...b, by: operatorName(req) }));
+  post('/operator/v1/security', 'clear a degraded security state (operator credential)', agentSchemas.security, (_b, req) => engine.clearDegraded({ by: operatorName(req) }));
 
-  app.get('/agent/v1/sets', async () => engine.sets());
-  app.get<{ Params: { initiator: string; id: string } }>('/agent/v1/sets/:initiator/:id', async (req) => {
+  app.get('/agent/v1/sets', { schema: { summary: 'the rollback sets this node takes part in' } }, async () => engine.sets());
+  app.get<{ Params: { initiator: string; id: string } }>('/agent/v1/sets/:initiator/:id', { schema: { summary: 'one rollback set: state, entries, members here' } }, async (req) => {
     const s = engine.set({ initiator: req.params.initiator, id: req.params.id });
     if (s === undefined) throw new ProtocolError('unknown_set');
     return s;
   });
-  app.get('/agent/v1/records', async () => engine.records());
+  app.get('/agent/v1/records', { schema: { summary: 'recovery records and follow-ups this node signed' } }, async () => engine.records());
+  app.get(OPENAPI_PATH, async () => app.swagger());
 
-  app.get<{ Querystring: { after?: string } }>('/agent/v1/directives', { websocket: true }, (socket, req) => {
+  app.get<{ Querystring: { after?: string } }>('/agent/v1/directives', {
+    websocket: true,
+    schema: { summary: 'WebSocket: rollback directives in order; ?after=SEQ resumes after the last one handled' },
+  }, (socket, req) => {
     let after = Number.parseInt(req.query.after ?? '0', 10);
     if (!Number.isSafeInteger(after) || after < 0) after = 0;
     const push = (d: { seq: number }): void => {

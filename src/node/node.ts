@@ -87,12 +87,13 @@ export class RollbackNode implements EnvelopeSink {
     // A brand-new node (empty log) has accepted nothing that could be replayed to it; any other
     // node without its watermark refuses what was issued before its restart (plus skew).
     if (this.#store.length === 0 && watermark.load() === undefined) watermark.save(0);
+    const floor = new RestartFloor({ startSeconds: Math.floor(now / 1000), skewSeconds: c.limits.skewSeconds, store: watermark });
     this.#intake = new Intake({
       self: c.id,
       trust: this.#trust,
       schemas: defaultSchemas(),
       replay: new ReplayCache({ windowSeconds: c.limits.replayWindowSeconds, skewSeconds: c.limits.skewSeconds, quotaPerPeer: c.limits.replayQuotaPerPeer }),
-      floor: new RestartFloor({ startSeconds: Math.floor(now / 1000), skewSeconds: c.limits.skewSeconds, store: watermark }),
+      floor,
       maxBytes: c.limits.maxEnvelopeBytes,
       windowSeconds: c.limits.replayWindowSeconds,
       skewSeconds: c.limits.skewSeconds,
@@ -139,6 +140,16 @@ export class RollbackNode implements EnvelopeSink {
     }
     if (this.#store.length > 0) this.log.info({ entries: this.#store.length, records: this.#core.records().length }, 'state rebuilt from the log');
 
+    // Lost replay state (a non-empty log without its watermark) is a degraded security state
+    // (draft Section "Degraded Security State"): logged as an input, so it survives restarts
+    // until an operator clears it. The floor is saved at once so the loss is reported once.
+    if (floor.lost && this.#store.length > 0 && !this.#core.degraded) {
+      await this.#apply({ type: 'security', degraded: true });
+      watermark.save(floor.notBefore - 1);
+      this.log.warn({ watermark: join(c.dataDir, 'watermark'), notBefore: floor.notBefore }, 'replay watermark lost: security state degraded until an operator clears it');
+    }
+    if (this.#core.degraded) this.log.warn('security state degraded: members are held, failure signals from peers are refused');
+
     await this.#listen();
     await this.#execute(this.#core.resume(this.#clock()));
     this.#ready = true;
@@ -165,7 +176,10 @@ export class RollbackNode implements EnvelopeSink {
 
   async #listen(): Promise<void> {
     const c = this.config;
-    this.peerApp = Fastify({ loggerInstance: this.log.child({ face: 'peer' }, { level: 'warn' }), bodyLimit: c.limits.maxEnvelopeBytes }) as unknown as FastifyInstance;
+    // stop() closes every connection, in flight or not: whatever was answered is durable and
+    // whatever was not is retried by its sender, and a client reconnecting while the node
+    // closes (an agent's directive feed, a peer link) must not hold the close open.
+    this.peerApp = Fastify({ loggerInstance: this.log.child({ face: 'peer' }, { level: 'warn' }), bodyLimit: c.limits.maxEnvelopeBytes, forceCloseConnections: true }) as unknown as FastifyInstance;
     await this.peerApp.register(websocket, {
       options: {
         maxPayload: c.limits.maxEnvelopeBytes,
@@ -177,7 +191,7 @@ export class RollbackNode implements EnvelopeSink {
     this.peerApp.get('/readyz', async (_req, reply) => reply.code(this.#ready ? 200 : 503).send({ ready: this.#ready }));
     this.peerApp.get('/metrics', async (_req, reply) => reply.type(this.metrics.registry.contentType).send(await this.metrics.registry.metrics()));
 
-    this.agentApp = Fastify({ loggerInstance: this.log.child({ face: 'agent' }, { level: 'warn' }) }) as unknown as FastifyInstance;
+    this.agentApp = Fastify({ loggerInstance: this.log.child({ face: 'agent' }, { level: 'warn' }), forceCloseConnections: true }) as unknown as FastifyInstance;
     await this.agentApp.register(websocket);
     const credentials = { agent: readToken(c.agentFace.tokenFile), operator: readToken(c.operator.tokenFile) };
     await this.agentApp.register(agentFace, { engine: this.#engine(), credentials });
@@ -350,6 +364,14 @@ export class RollbackNode implements EnvelopeSink {
       },
       observed: async (b) => { reply(await run({ type: 'observed', ...b })); return { reported: true }; },
       result: async (b) => {
+        // The same result again (the agent lost the answer, e.g. the node was killed after logging
+        // it, and the directive was delivered again): answer as before, log nothing. Without this
+        // the agent's client would retry the directive forever and never reach later ones.
+        const m = this.#core.member(b.set, b.execution);
+        if (m && AFTER_RESULT.has(m.state) && RESULT_STATUS.has(m.status ?? '') && (b.restored?.checkpoint ?? m.target.checkpoint) === m.target.checkpoint) {
+          if (m.reason === 'digest_mismatch') throw new ProtocolError('digest_mismatch', 'result already recorded as failed');
+          return { status: m.status! };
+        }
         reply(await run({ type: 'result', ...b }));
         return { status: this.#core.member(b.set, b.execution)?.status ?? 'pending' };
       },
@@ -376,12 +398,17 @@ export class RollbackNode implements EnvelopeSink {
   async stop(): Promise<void> {
     this.#ready = false;
     this.#outbox.close();
+    // Agents waiting for a registration to be delivered get `registered: false` now, not in 10 s.
+    for (const w of [...this.#deliveryWaiters.values()]) w(false);
     for (const t of this.#timers.values()) clearTimeout(t);
     for (const l of this.#links.values()) l.close();
     await Promise.allSettled([this.agentApp?.close(), this.peerApp?.close()]);
     await this.#store.close();
   }
 }
+
+const AFTER_RESULT: ReadonlySet<string> = new Set(['collecting', 'reported', 'expired', 'closed']);
+const RESULT_STATUS: ReadonlySet<string> = new Set(['rolled_back', 'compensated', 'compensation_required', 'failed']);
 
 function readToken(path: string): string {
   const t = readFileSync(path, 'utf8').trim();

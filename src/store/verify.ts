@@ -3,7 +3,7 @@ import { open } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { StoreError } from './errors.js';
 import { toHex } from './format.js';
-import { scanLog, type Damage, type TornTail } from './scan.js';
+import { scanLog, type Damage, type LogEntry, type TornTail } from './scan.js';
 
 export interface VerifyResult {
   /** True when every complete entry verifies (a torn tail alone is not damage). */
@@ -19,6 +19,21 @@ export interface VerifyResult {
 }
 
 export async function verifyLog(path: string): Promise<VerifyResult> {
+  return (await readLog(path)).result;
+}
+
+/**
+ * Read-only reader for offline tools (marp verify, marp export): the entries
+ * that verify, in order, and the verification result. Unlike openLog it takes
+ * no lock and never truncates a torn tail, so it is safe beside a running node.
+ */
+export async function readLog(path: string): Promise<{ result: VerifyResult; entries: LogEntry[] }> {
+  const entries: LogEntry[] = [];
+  const result = await scan(path, (e) => entries.push(e));
+  return { result, entries };
+}
+
+async function scan(path: string, onEntry: (e: LogEntry) => void): Promise<VerifyResult> {
   const abs = resolve(path);
   let fh;
   try {
@@ -29,13 +44,13 @@ export async function verifyLog(path: string): Promise<VerifyResult> {
   }
   try {
     const { size } = await fh.stat();
-    const scan = await scanLog(fh, size);
-    const head = scan.count === 0 ? null : toHex(scan.head);
-    if (scan.bad) {
-      const { code: _code, ...firstBad } = scan.bad;
-      return { ok: false, entries: scan.count, head, firstBad };
+    const r = await scanLog(fh, size, onEntry);
+    const head = r.count === 0 ? null : toHex(r.head);
+    if (r.bad) {
+      const { code: _code, ...firstBad } = r.bad;
+      return { ok: false, entries: r.count, head, firstBad };
     }
-    return scan.torn ? { ok: true, entries: scan.count, head, tornTail: scan.torn } : { ok: true, entries: scan.count, head };
+    return r.torn ? { ok: true, entries: r.count, head, tornTail: r.torn } : { ok: true, entries: r.count, head };
   } finally {
     await fh.close();
   }

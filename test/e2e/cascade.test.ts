@@ -3,7 +3,7 @@
  * over HTTP and over WebSocket links, and an initiator killed right after it
  * wrote the recovery record (before distributing it), then restarted.
  */
-import t from 'tap';
+import t, { type Test } from 'tap';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { startMesh, runScenario, AGENTS, type Mesh } from '../../src/demo/run.js';
@@ -11,7 +11,7 @@ import { buildBundle, verifyBundle } from '../../src/cli/bundle.js';
 import { decodePayload } from '../../src/cli/offline.js';
 import { digestOf } from '../../src/demo/file-agent.js';
 
-async function cascade(t: Tap.Test, mesh: Mesh): Promise<void> {
+async function cascade(t: Test, mesh: Mesh): Promise<void> {
   const { record, agents } = await runScenario(mesh);
   const p = decodePayload(record);
   t.equal(p['outcome'], 'complete', 'every member rolled back or compensated');
