@@ -34,7 +34,9 @@ export interface Limits {
 export interface NodeConfig {
   id: string;
   dataDir: string;
-  peerFace: { host: string; port: number };
+  peerFace: { host: string; port: number; tls?: { cert: string; key: string } };
+  /** PEM file of the CAs that sign peers' TLS certificates (default: the system's). */
+  tlsCa?: string;
   agentFace: { host: string; port: number; tokenFile: string };
   operator: { tokenFile: string };
   keys: { private: string; retired: string[] };
@@ -75,8 +77,15 @@ export const configSchema = {
     log_level: { enum: ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] },
     peer_face: {
       type: 'object', additionalProperties: false, required: ['port'],
-      properties: { host: { type: 'string', minLength: 1 }, port },
+      properties: {
+        host: { type: 'string', minLength: 1 }, port,
+        tls: {
+          type: 'object', additionalProperties: false, required: ['cert', 'key'],
+          properties: { cert: { type: 'string', minLength: 1 }, key: { type: 'string', minLength: 1 } },
+        },
+      },
     },
+    tls_ca: { type: 'string', minLength: 1 },
     agent_face: {
       type: 'object', additionalProperties: false, required: ['port', 'token_file'],
       properties: { host: { type: 'string', minLength: 1 }, port, token_file: { type: 'string', minLength: 1 } },
@@ -175,6 +184,10 @@ export function parseConfig(raw: unknown, base: string): NodeConfig {
     if (p['url'] !== undefined) {
       // The schema only checks the scheme; the links build URLs from this at start.
       if (!URL.canParse(p['url'])) throw new ConfigError(`peers.${i}.url`, `not a valid URL '${p['url']}'`);
+      const u = new URL(p['url']);
+      if ((u.protocol === 'http:' || u.protocol === 'ws:') && !isLoopback(u.hostname)) {
+        throw new ConfigError(`peers.${i}.url`, 'must be https:// or wss:// for a host that is not a loopback address');
+      }
       peer.url = p['url'];
     }
     return peer;
@@ -184,11 +197,20 @@ export function parseConfig(raw: unknown, base: string): NodeConfig {
     if (seen.has(p.id)) throw new ConfigError(`peers.${i}.id`, `duplicate peer id '${p.id}'`);
     seen.add(p.id);
   });
+  // TLS 1.3 is required except over loopback (draft "Transport Security", req-tls).
+  const peerHost: string = c['peer_face']['host'] ?? '127.0.0.1';
+  if (!isLoopback(peerHost) && !c['peer_face']['tls']) {
+    throw new ConfigError('peer_face.tls', `required: the peer face listens on ${peerHost}, which is not a loopback address`);
+  }
   const pol: Raw = c['policy'] ?? {};
   return {
     id: c['id'],
     dataDir: path(c['data_dir']),
-    peerFace: { host: c['peer_face']['host'] ?? '127.0.0.1', port: c['peer_face']['port'] },
+    peerFace: {
+      host: peerHost, port: c['peer_face']['port'],
+      ...(c['peer_face']['tls'] ? { tls: { cert: path(c['peer_face']['tls']['cert']), key: path(c['peer_face']['tls']['key']) } } : {}),
+    },
+    ...(c['tls_ca'] ? { tlsCa: path(c['tls_ca']) } : {}),
     agentFace: { host: c['agent_face']['host'] ?? '127.0.0.1', port: c['agent_face']['port'], tokenFile: path(c['agent_face']['token_file']) },
     operator: { tokenFile: path(c['operator']?.['token_file'] ?? c['agent_face']['token_file'] + '.operator') },
     keys: { private: path(c['keys']['private']), retired: (c['keys']['retired'] ?? []).map(path) },
@@ -200,6 +222,12 @@ export function parseConfig(raw: unknown, base: string): NodeConfig {
     limits,
     logLevel: c['log_level'] ?? 'info',
   };
+}
+
+/** Loopback hosts, where plain-text links are allowed. */
+export function isLoopback(host: string): boolean {
+  const h = host.replace(/^\[|\]$/g, '').toLowerCase();
+  return h === 'localhost' || h === '::1' || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(h);
 }
 
 /** Read a YAML or JSON file (YAML is a superset of JSON). */

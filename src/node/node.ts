@@ -179,7 +179,14 @@ export class RollbackNode implements EnvelopeSink {
     // stop() closes every connection, in flight or not: whatever was answered is durable and
     // whatever was not is retried by its sender, and a client reconnecting while the node
     // closes (an agent's directive feed, a peer link) must not hold the close open.
-    this.peerApp = Fastify({ loggerInstance: this.log.child({ face: 'peer' }, { level: 'warn' }), bodyLimit: c.limits.maxEnvelopeBytes, forceCloseConnections: true }) as unknown as FastifyInstance;
+    const tls = c.peerFace.tls;
+    this.peerApp = Fastify({
+      loggerInstance: this.log.child({ face: 'peer' }, { level: 'warn' }),
+      bodyLimit: c.limits.maxEnvelopeBytes,
+      forceCloseConnections: true,
+      // TLS 1.3 only (draft "Transport Security"); plain text is allowed on loopback (config enforces it).
+      ...(tls ? { https: { cert: readFileSync(tls.cert), key: readFileSync(tls.key), minVersion: 'TLSv1.3' as const } } : {}),
+    }) as unknown as FastifyInstance;
     await this.peerApp.register(websocket, {
       options: {
         maxPayload: c.limits.maxEnvelopeBytes,
@@ -202,7 +209,7 @@ export class RollbackNode implements EnvelopeSink {
 
   get peerUrl(): string {
     const a = this.peerApp.server.address() as { port: number };
-    return `http://${this.config.peerFace.host}:${a.port}`;
+    return `${this.config.peerFace.tls ? 'https' : 'http'}://${this.config.peerFace.host}:${a.port}`;
   }
 
   get agentUrl(): string {
@@ -315,7 +322,8 @@ export class RollbackNode implements EnvelopeSink {
     if (l) return l;
     const p = this.config.peers.find((x) => x.id === peer);
     if (!p?.url) return undefined;
-    l = p.transport === 'ws' ? wsLink(p.url) : httpLink(p.url);
+    const tls = this.config.tlsCa ? { ca: readFileSync(this.config.tlsCa) } : {};
+    l = p.transport === 'ws' ? wsLink(p.url, undefined, tls) : httpLink(p.url, undefined, tls);
     this.#links.set(peer, l);
     return l;
   }

@@ -5,7 +5,7 @@
  * 202 = receipt. WebSocket: one persistent link per peer, subprotocol
  * rollback.v1; receipts and error frames are matched to envelopes by jti.
  */
-import { request } from 'undici';
+import { Agent, request, type Dispatcher } from 'undici';
 import WebSocket from 'ws';
 import { errors, isErrorCode, type ErrorCode } from '../errors.js';
 
@@ -42,12 +42,21 @@ function refused(body: unknown, fallback: string): Delivery {
   return { ok: false, code: 'unreachable', detail: fallback };
 }
 
-export function httpLink(baseUrl: string, timeoutMs = 5000): PeerLink {
+/** TLS for links to peers: TLS 1.3 only (draft "Transport Security"), optionally with our own CAs. */
+export interface LinkTls { ca?: string | Buffer }
+
+const TLS_MIN = 'TLSv1.3' as const;
+
+export function httpLink(baseUrl: string, timeoutMs = 5000, tls: LinkTls = {}): PeerLink {
+  const dispatcher: Dispatcher | undefined = baseUrl.startsWith('https:')
+    ? new Agent({ connect: { minVersion: TLS_MIN, ...(tls.ca ? { ca: tls.ca } : {}) } })
+    : undefined;
   const url = new URL(ENVELOPE_PATH, baseUrl).toString();
   return {
     async deliver(compact) {
       try {
         const res = await request(url, {
+          ...(dispatcher ? { dispatcher } : {}),
           method: 'POST',
           headers: { 'content-type': 'application/jose' },
           body: compact,
@@ -63,13 +72,13 @@ export function httpLink(baseUrl: string, timeoutMs = 5000): PeerLink {
         return unreachable(err);
       }
     },
-    close() { /* undici's global pool needs no closing per peer */ },
+    close() { void dispatcher?.close(); },
   };
 }
 
 interface Waiter { resolve(d: Delivery): void; timer: NodeJS.Timeout }
 
-export function wsLink(baseUrl: string, timeoutMs = 5000): PeerLink {
+export function wsLink(baseUrl: string, timeoutMs = 5000, tls: LinkTls = {}): PeerLink {
   const url = new URL(LINK_PATH, baseUrl.replace(/^http/, 'ws')).toString();
   const waiting = new Map<string, Waiter>();
   let socket: WebSocket | undefined;
@@ -87,7 +96,10 @@ export function wsLink(baseUrl: string, timeoutMs = 5000): PeerLink {
   const open = (): Promise<WebSocket> => {
     if (socket?.readyState === WebSocket.OPEN) return Promise.resolve(socket);
     opening ??= new Promise<WebSocket>((resolve, reject) => {
-      const ws = new WebSocket(url, SUBPROTOCOL, { handshakeTimeout: timeoutMs, maxPayload: 1 << 20 });
+      const ws = new WebSocket(url, SUBPROTOCOL, {
+        handshakeTimeout: timeoutMs, maxPayload: 1 << 20,
+        ...(url.startsWith('wss:') ? { minVersion: TLS_MIN, ...(tls.ca ? { ca: tls.ca } : {}) } : {}),
+      });
       ws.once('open', () => { socket = ws; opening = undefined; resolve(ws); });
       ws.once('error', (err) => { opening = undefined; reject(err); });
       ws.on('message', (data) => {

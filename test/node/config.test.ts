@@ -82,7 +82,8 @@ t.test('valid JSON config with every option set', async (t) => {
     id: 'org/bob@x',
     data_dir: '/var/lib/marp',
     log_level: 'debug',
-    peer_face: { host: '0.0.0.0', port: 65535 },
+    peer_face: { host: '0.0.0.0', port: 65535, tls: { cert: 'c.pem', key: 'k.pem' } },
+    tls_ca: 'ca.pem',
     agent_face: { host: '::1', port: 1, token_file: 'a.tok' },
     operator: { token_file: 'op.tok' },
     keys: { private: 'k.jwk', retired: [] },
@@ -97,7 +98,8 @@ t.test('valid JSON config with every option set', async (t) => {
   t.equal(c.id, 'org/bob@x');
   t.equal(c.dataDir, '/var/lib/marp');
   t.equal(c.logLevel, 'debug');
-  t.same(c.peerFace, { host: '0.0.0.0', port: 65535 });
+  t.same(c.peerFace, { host: '0.0.0.0', port: 65535, tls: { cert: join(sub, 'c.pem'), key: join(sub, 'k.pem') } });
+  t.equal(c.tlsCa, join(sub, 'ca.pem'));
   t.same(c.agentFace, { host: '::1', port: 1, tokenFile: join(sub, 'a.tok') });
   t.same(c.operator, { tokenFile: join(sub, 'op.tok') });
   t.same(c.keys, { private: join(sub, 'k.jwk'), retired: [] });
@@ -132,7 +134,7 @@ t.test('every kind of bad configuration names the offending field', async (t) =>
     ['missing token_file', { ...minimal(), agent_face: { port: 1 } }, 'agent_face', /'token_file'/],
     ['missing peer jwks', { ...minimal(), peers: [{ id: 'alice' }] }, 'peers.0', /'jwks'/],
     ['unknown top-level field', { ...minimal(), colour: 'blue' }, '(top level)', /'colour'/],
-    ['unknown nested field', { ...minimal(), peer_face: { port: 1, tls: true } }, 'peer_face', /'tls'/],
+    ['unknown nested field', { ...minimal(), peer_face: { port: 1, tls: { cert: 'c', key: 'k', ca: 'x' } } }, 'peer_face.tls', /'ca'/],
     ['unknown peer field', { ...minimal(), peers: [{ id: 'a', jwks: 'a', key: 'x' }] }, 'peers.0', /'key'/],
     ['unknown limit', { ...minimal(), limits: { max_hop: 3 } }, 'limits', /'max_hop'/],
     ['wrong type id', { ...minimal(), id: 42 }, 'id', /string/],

@@ -23,13 +23,12 @@ t.test('the maximum hop count cannot be configured above 64', async (t) => {
 });
 
 // covers: req-tls
-const TLS_BUG = { todo: 'BUG: config accepts http:// and ws:// peer URLs to non-loopback hosts and the peer face has no TLS option (draft: Transport Security)' };
-t.test('plain-text peer links are allowed on loopback only', async (t) => { // todo: known bug, failing assertions marked todo
+t.test('plain-text peer links are allowed on loopback only', async (t) => {
   t.notOk(refuses(minimal({ peers: [{ id: 'alice', url: 'http://127.0.0.1:7002', jwks: 'a' }] })), 'loopback http');
   t.notOk(refuses(minimal({ peers: [{ id: 'alice', url: 'https://alice.example', jwks: 'a' }] })), 'https');
-  t.ok(refuses(minimal({ peers: [{ id: 'alice', url: 'http://192.0.2.10:7002', jwks: 'a' }] })), 'http to another host refused', TLS_BUG);
-  t.ok(refuses(minimal({ peers: [{ id: 'alice', url: 'ws://alice.example', jwks: 'a' }] })), 'ws to another host refused', TLS_BUG);
-  t.ok(refuses(minimal({ peer_face: { host: '0.0.0.0', port: 7001 } })), 'a non-loopback peer face without TLS refused', TLS_BUG);
+  t.ok(refuses(minimal({ peers: [{ id: 'alice', url: 'http://192.0.2.10:7002', jwks: 'a' }] })), 'http to another host refused');
+  t.ok(refuses(minimal({ peers: [{ id: 'alice', url: 'ws://alice.example', jwks: 'a' }] })), 'ws to another host refused');
+  t.ok(refuses(minimal({ peer_face: { host: '0.0.0.0', port: 7001 } })), 'a non-loopback peer face without TLS refused');
 });
 
 // covers: req-digest-integrity req-sec-downgrade
