@@ -74,8 +74,8 @@ for (const transport of ['http', 'ws'] as const) {
 // covers: req-tls
 t.test('plain text only on loopback', async (t) => {
   const base = { id: 'n', data_dir: 'd', agent_face: { port: 1, token_file: 't' }, keys: { private: 'k' } };
-  t.throws(() => parseConfig({ ...base, peer_face: { host: '0.0.0.0', port: 1 } }, '/'), { field: 'peer_face.tls' });
-  t.throws(() => parseConfig({ ...base, peer_face: { port: 1 }, peers: [{ id: 'p', url: 'ws://peer.example:7001', jwks: 'j' }] }, '/'), { field: 'peers.0.url' });
+  t.throws(() => parseConfig({ ...base, peer_face: { host: '0.0.0.0', port: 1 } }, '/'), { field: 'peer_face.tls' } as object as Error);
+  t.throws(() => parseConfig({ ...base, peer_face: { port: 1 }, peers: [{ id: 'p', url: 'ws://peer.example:7001', jwks: 'j' }] }, '/'), { field: 'peers.0.url' } as object as Error);
   t.ok(parseConfig({ ...base, peer_face: { host: '::1', port: 1 }, peers: [{ id: 'p', url: 'http://localhost:7001', jwks: 'j' }] }, '/'));
   t.ok(parseConfig({ ...base, peer_face: { host: '0.0.0.0', port: 1, tls: { cert: 'c', key: 'k' } }, peers: [{ id: 'p', url: 'https://peer.example', jwks: 'j' }] }, '/'));
 });
