@@ -744,6 +744,8 @@ export class Core {
       m.policy = { mode: 'held', decided_by: i.by, decision: 'declined' };
       m.status = 'declined';
       this.#toReported(m, 'decline');
+      // The operator judged the output acceptable: the fence goes with the decision (draft "Held Members").
+      this.#release(m);
     }
   }
 

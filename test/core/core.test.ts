@@ -306,7 +306,10 @@ t.test('held policy: interim held at once, confirm / decline by the operator', a
   refused(t, B, { type: 'decision', set: S1, execution: 'c', decision: 'confirm', by: 'op' }, 'unknown_set');
   refused(t, B, { type: 'decision', set: S1, decision: 'confirm', by: 'op' }, 'unknown_set');
   refused(t, B, { type: 'result', set: S1, execution: 'b', status: 'restored', restored: { checkpoint: 'b-k2', digest: dg(1) } }, 'illegal_transition');
-  sim.input('B', { type: 'decision', set: S1, execution: 'b', decision: 'decline', by: 'op@example' });
+  t.ok(B.fenced('b'), 'held: fenced');
+  const fx = sim.input('B', { type: 'decision', set: S1, execution: 'b', decision: 'decline', by: 'op@example' });
+  t.match(fx.filter((e) => e.type === 'fence'), [{ execution: 'b', until: null }], 'decline releases the fence at once');
+  t.notOk(B.fenced('b'));
   sim.run();
   refused(t, B, { type: 'decision', set: S1, execution: 'b', decision: 'confirm', by: 'op' }, 'illegal_transition');
   const recs = sim.nodes.get('A')!.records.map((x) => decodeCompact(x.compact).payload as any);
