@@ -106,7 +106,10 @@ export class AgentClient {
    * Receive directives; the handler's result is reported to the node. Resumes
    * after reconnects from the last directive handled.
    */
-  onDirective(handler: (d: Directive) => Promise<RollbackResult>, opts: { after?: number; reconnectMs?: number } = {}): void {
+  onDirective(
+    handler: (d: Directive) => Promise<RollbackResult>,
+    opts: { after?: number; reconnectMs?: number; onRefused?: (d: Directive, err: AgentApiError) => void } = {},
+  ): void {
     this.#after = opts.after ?? this.#after;
     this.#stopped = false;
     const connect = (): void => {
@@ -125,7 +128,15 @@ export class AgentClient {
         this.#chain = this.#chain.then(async () => {
           if (failed || this.#stopped || d.seq <= this.#after) return;
           const r = await handler(d);
-          await this.result(d.set, d.execution, r);
+          try {
+            await this.result(d.set, d.execution, r);
+          } catch (err) {
+            // A final refusal (digest_mismatch is recorded as the member's failure; illegal_transition
+            // means a later directive superseded this one) will never succeed: do not block the
+            // directives behind it. Anything else (429, 5xx, the node down) is retried.
+            if (!(err instanceof AgentApiError) || err.status < 400 || err.status >= 500 || err.status === 429) throw err;
+            opts.onRefused?.(d, err);
+          }
           this.#after = d.seq;
         }).catch((err: unknown) => { failed = true; ws.emit('error', err); });
       });

@@ -188,6 +188,24 @@ t.test('onDirective: a failed result report is retried too', async (t) => {
   t.same(handled, [base + 1, base + 1]);
 });
 
+t.test('onDirective: a final refusal of a result does not block later directives', async (t) => {
+  const q = engine.directives;
+  const base = q.length;
+  const c = new AgentClient({ url: s.url, token: credentials.agent });
+  const handled: number[] = [];
+  const refused: string[] = [];
+  engine.fail['result'] = new ProtocolError('digest_mismatch');
+  c.onDirective(async (d) => { handled.push(d.seq); return restoredFor(d); }, {
+    after: base, reconnectMs: 10, onRefused: (_d, err) => refused.push(err.code),
+  });
+  t.teardown(() => c.close());
+  q.push(directive(400));
+  q.push(directive(401));
+  await until(() => c.after === base + 2, 'both handled');
+  t.same(handled, [base + 1, base + 2], 'each handled once: the refused one is not retried');
+  t.same(refused, ['digest_mismatch']);
+});
+
 t.test('close() stops receiving and reconnecting', async (t) => {
   const q = engine.directives;
   const c = new AgentClient({ url: s.url, token: credentials.agent });
