@@ -31,6 +31,7 @@ system-deps:
 
 test: $(DEPS_STAMP) system-deps
 	$(MAKE) --no-print-directory draft
+	npm run --silent typecheck
 	npx --no-install tap
 
 demo: $(DEPS_STAMP)
