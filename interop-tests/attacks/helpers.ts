@@ -5,6 +5,7 @@
  * the agent face, so an attack can show that a refusal changed nothing.
  */
 import { randomBytes } from 'node:crypto';
+import type { Test } from 'tap';
 import { readFileSync } from 'node:fs';
 import WebSocket from 'ws';
 import { createSigner, sealEnvelope, sealStatement, type EnvelopeKind, type PrivateJwk, type Signer, type StatementKind } from '../../src/envelope/index.js';
@@ -37,7 +38,7 @@ export interface Answer { status: number; code: string | undefined; jti?: string
 
 /** POST one body to a node's peer face (real port, no relay). */
 export async function post(mesh: Mesh, to: string, body: string | Buffer, contentType = 'application/jose'): Promise<Answer> {
-  const r = await fetch(`${mesh.node(to).peerUrl}${ENVELOPE_PATH}`, { method: 'POST', headers: { 'content-type': contentType }, body });
+  const r = await fetch(`${mesh.node(to).peerUrl}${ENVELOPE_PATH}`, { method: 'POST', headers: { 'content-type': contentType }, body: typeof body === 'string' ? body : new Uint8Array(body) });
   const text = await r.text();
   let parsed: any;
   try { parsed = JSON.parse(text); } catch { parsed = text; }
@@ -92,11 +93,11 @@ export async function waitMember(mesh: Mesh, id: string, pred: (m: Awaited<Retur
  * skips the body of a todo subtest, which would hide the evidence), and the
  * report records "todo".
  */
-export function attack(t: Tap.Test, url: string, mesh: () => Mesh | undefined, meta: ScenarioMeta,
-  fn: (t: Tap.Test, bug: { todo?: string }) => Promise<void>): Promise<unknown> {
-  if (!meta.todo) return scenario(t as never, url, mesh, meta, ((st: Tap.Test) => fn(st, {})) as never);
+export function attack(t: Test, url: string, mesh: () => Mesh | undefined, meta: ScenarioMeta,
+  fn: (t: Test, bug: { todo?: string }) => Promise<void>): Promise<unknown> {
+  if (!meta.todo) return scenario(t as never, url, mesh, meta, ((st: Test) => fn(st, {})) as never);
   const bug = { todo: meta.todo };
-  return t.test(meta.title, async (st) => {
+  return t.test(meta.title, async (st: Test) => {
     const t0 = Date.now();
     await fn(st, bug);
     const m = mesh();

@@ -30,7 +30,7 @@ t.test('misbehaving peer', async (t) => {
     sections: ['proc-reports', 'req-report-consistency', 'req-parent-digest', 'req-statement-verify', 'req-cancel-authority', 'req-request-check', 'req-hard-digest'],
   }, async (t) => {
     const p = peer!;
-    const aCp = { execution: 'a', ...g.execs['a']!.cp };
+    const aCp = { ...g.execs['a']!.cp, execution: 'a' };
     // A genuine ack of C from another set (S0), for the lifting attack.
     const s0 = await fail(m(), g, 'a0');
     const r0 = await waitRecord(m(), s0);

@@ -105,7 +105,7 @@ t.test('at most one compensation per (set, member) and target, whatever is repea
   const B = sim.nodes.get('B')!;
   t.same(B.directives.map((d) => d.action), ['compensate']);
   const req = request(sim, 'A', 'B', 'b', 'a', 1);
-  for (let i = 0; i < 3; i++) B.core.handle({ ...req, payload: { ...req.payload, jti: `retransmit-${i}-000000000` } } as Input, sim.now);
+  for (let i = 0; i < 3; i++) B.core.handle({ ...req, payload: { ...(req as { payload: object }).payload, jti: `retransmit-${i}-000000000` } } as Input, sim.now);
   const auth = sim.nodes.get('A')!.sign('rollback-cancellation+jwt', { v: 1, iss: 'A', iat: 0, set: S1 });
   try { B.core.handle(sim.envelope('A', 'B', 'cancel', { set: S1, member: 'b', authority: auth }), sim.now); } catch { /* closed: refused */ }
   B.core.resume(sim.now).filter((e) => e.type === 'directive').forEach(() => t.fail('a closed member re-directs'));
@@ -120,7 +120,7 @@ t.test('deadlines are budgets from receipt, never derived from the sender\'s tim
     const B = sim.nodes.get('B')!.core;
     const now = 50_000;
     const req = request(sim, 'A', 'B', 'b', 'a', 1, { cause: { agent: 'A', execution: 'a', class: 'eval_failure', at: Math.max(0, at) }, budget: 1234 });
-    const fx = B.handle({ ...req, payload: { ...req.payload, iat } } as Input, now);
+    const fx = B.handle({ ...req, payload: { ...(req as { payload: object }).payload, iat } } as Input, now);
     t.match(fx.filter((e) => e.type === 'timer' && e.id.startsWith('deadline|')), [{ at: now + 1234 }], `deadline = receipt + budget (iat ${iat})`);
     t.match(fx.filter((e) => e.type === 'fence'), [{ until: now + 1234 + 1000 }], 'lease = budget + grace');
   }
