@@ -162,3 +162,41 @@ t.test('aggregation: entries from acks and from missing lists', async (t) => {
     { agent: 'D', execution: 'd', status: 'unresponsive', reported_by: 'A' },
   ], 'own ack over a missing entry; the first missing report wins; the excluded member is left out');
 });
+
+// covers: req-report-unknown req-parent-digest
+t.test('reports: an escalated (never asked) child is refused; a compensated ack with a wrong digest too', async (t) => {
+  const { Simulator } = await import('../../src/core/index.js');
+  const { build, dg } = await import('./helpers.js');
+  const S1 = { initiator: 'A', id: 's1' };
+  const g = {
+    execs: [{ agent: 'A', exec: 'a', seqs: 2 }, { agent: 'B', exec: 'b', seqs: 2 }, { agent: 'C', exec: 'c', seqs: 2 }, { agent: 'D', exec: 'd', seqs: 2 }],
+    deps: [
+      { consumer: ['B', 'b'], cseq: 1, producer: ['A', 'a'], pseq: 1 },
+      { consumer: ['C', 'c'], cseq: 1, producer: ['B', 'b'], pseq: 1 },
+      { consumer: ['D', 'd'], cseq: 1, producer: ['B', 'b'], pseq: 1 },
+    ],
+  } as Parameters<typeof build>[1];
+  const sim = new Simulator({ seed: 3, config: { maxHops: 1 }, behaviour: (a) => (a === 'B' ? 'silent' : 'ok') });
+  build(sim, g);
+  sim.input('A', { type: 'failure', execution: 'a', checkpoint: { checkpoint: 'a-k1', seq: 1 }, class: 'eval_failure', setId: 's1' });
+  sim.run({ until: sim.now + 30 });
+  const B = sim.nodes.get('B')!.core;
+  t.same(B.member(S1, 'b')!.escalated.map((x: { agent: string }) => x.agent).sort(), ['C', 'D'], 'C and D escalated, never asked');
+  const cAck = sim.nodes.get('C')!.sign('rollback-ack+jwt', {
+    v: 1, iss: 'C', iat: 0, set: S1, member: 'c', parent: { agent: 'B', execution: 'b' }, status: 'rolled_back',
+    target: { checkpoint: 'c-k1', seq: 1 }, restored: { checkpoint: 'c-k1', seq: 1, digest: sim.nodes.get('C')!.core.execution('c')!.get('c-k1')!.digest },
+  });
+  const before = B.snapshot();
+  t.throws(() => B.handle(sim.envelope('C', 'B', 'report', { set: S1, member: 'c', acks: [cAck] }), sim.now), { code: 'no_dependency' });
+  t.equal(B.snapshot(), before, 'unchanged');
+  // A (the parent of b) checks the digest of a compensated ack as well.
+  const A = sim.nodes.get('A')!.core;
+  const bAck = (digest: string) => sim.nodes.get('B')!.sign('rollback-ack+jwt', {
+    v: 1, iss: 'B', iat: 0, set: S1, member: 'b', parent: { agent: 'A', execution: 'a' }, status: 'compensated',
+    target: { checkpoint: 'b-k1', seq: 1 }, restored: { checkpoint: 'b-k1', seq: 1, digest },
+  });
+  const beforeA = A.snapshot();
+  t.throws(() => A.handle(sim.envelope('B', 'A', 'report', { set: S1, member: 'b', acks: [bAck(dg('lie'))] }), sim.now), { code: 'digest_mismatch' });
+  t.equal(A.snapshot(), beforeA, 'unchanged');
+  t.ok(A.handle(sim.envelope('B', 'A', 'report', { set: S1, member: 'b', acks: [bAck(B.execution('b')!.get('b-k1')!.digest)] }), sim.now).length > 0, 'the true digest is accepted');
+});
