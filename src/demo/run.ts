@@ -15,10 +15,10 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, writeFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { stringify } from 'yaml';
@@ -140,8 +140,8 @@ export async function startMesh(opts: MeshOptions = {}): Promise<Mesh> {
       config,
       peerUrl: `http://127.0.0.1:${ports[n].peer}`,
       agentUrl: `http://127.0.0.1:${ports[n].agent}`,
-      token: (await import('node:fs')).readFileSync(join(dir, `${n}.token`), 'utf8'),
-      operatorToken: (await import('node:fs')).readFileSync(join(dir, `${n}.operator.token`), 'utf8'),
+      token: readFileSync(join(dir, `${n}.token`), 'utf8'),
+      operatorToken: readFileSync(join(dir, `${n}.operator.token`), 'utf8'),
     };
   }
   // Children must not outlive a mesh that failed to start, nor this process.
@@ -263,15 +263,43 @@ export async function runScenario(mesh: Mesh, say: (s: string) => void = () => {
   return { record: record!, agents };
 }
 
+/**
+ * Nodes started elsewhere (docker-compose): a JSON file naming each agent's
+ * node ({agent_url, token_file, jwks}) and a directory for the agents' state.
+ */
+export function attachMesh(file: string): Mesh {
+  const spec = JSON.parse(readFileSync(file, 'utf8')) as {
+    state_dir: string; nodes: Record<Name, { agent_url: string; token_file: string; jwks: string }>;
+  };
+  const base = dirname(resolve(file));
+  const at = (p: string): string => resolve(base, p);
+  const nodes = {} as Mesh['nodes'];
+  const keys: KeySet = Object.create(null);
+  for (const n of AGENTS) {
+    const s = spec.nodes[n];
+    if (!s) throw new Error(`${file}: nodes.${n} missing`);
+    nodes[n] = { child: undefined as never, peerUrl: '', agentUrl: s.agent_url, token: readFileSync(at(s.token_file), 'utf8').trim(), operatorToken: '', config: '' };
+    keys[n] = JSON.parse(readFileSync(at(s.jwks), 'utf8'));
+  }
+  const none = async (): Promise<void> => {};
+  return { dir: at(spec.state_dir), nodes, keys, restart: none, ready: none, restarts: {} as Mesh['restarts'], stop: none };
+}
+
 export const demoCommand: Command = {
   summary: 'run four nodes and agents through a coordinated rollback',
-  usage: 'usage: marp demo [--transport http|ws] [--keep]\n  starts four nodes (real processes, fresh keys), runs the scenario, prints and verifies the record',
+  usage: [
+    'usage: marp demo [--transport http|ws] [--keep]',
+    '       marp demo --attach FILE',
+    '  starts four nodes (real processes, fresh keys), runs the scenario, prints and verifies the record;',
+    '  --attach runs the agents against nodes started elsewhere (FILE: {state_dir, nodes: {NAME: {agent_url, token_file, jwks}}})',
+  ].join('\n'),
   async run(argv) {
-    const { values } = options(argv, { transport: { type: 'string', default: 'http' }, keep: { type: 'boolean', default: false } });
+    const { values } = options(argv, { transport: { type: 'string', default: 'http' }, keep: { type: 'boolean', default: false }, attach: { type: 'string' } });
+    const attach = values['attach'] as string | undefined;
     const transport = values['transport'] === 'ws' ? 'ws' : 'http';
     const out = (s: string): void => { process.stdout.write(`${s}\n`); };
-    out(`starting four nodes (transport ${transport})`);
-    const mesh = await startMesh({ transport, onLine: (n, l) => { const s = describe(n, l); if (s) out(s); } });
+    out(attach ? `attaching to the nodes of ${attach}` : `starting four nodes (transport ${transport})`);
+    const mesh = attach ? attachMesh(attach) : await startMesh({ transport, onLine: (n, l) => { const s = describe(n, l); if (s) out(s); } });
     try {
       const { record, agents } = await runScenario(mesh, out);
       const payload = decodePayload(record);
@@ -284,7 +312,7 @@ export const demoCommand: Command = {
       return v.ok && payload['outcome'] === 'complete' ? 0 : 1;
     } finally {
       await mesh.stop();
-      if (!values['keep']) rmSync(mesh.dir, { recursive: true, force: true });
+      if (attach) { /* the nodes and their state belong to whoever started them */ } else if (!values['keep']) rmSync(mesh.dir, { recursive: true, force: true });
       else out(`kept ${mesh.dir}`);
     }
   },

@@ -12,7 +12,7 @@ import { loadConfig } from '../../src/node/config.js';
 t.test('docker-compose config accepts the file', async (t) => {
   const out = execFileSync('docker-compose', ['-f', 'docker-compose.yml', 'config'], { encoding: 'utf8' });
   const doc = parse(out) as { services: Record<string, unknown> };
-  t.same(Object.keys(doc.services).sort(), ['certs', 'enrich', 'ingest', 'keys', 'price', 'report']);
+  t.same(Object.keys(doc.services).sort(), ['agents', 'certs', 'enrich', 'ingest', 'keys', 'price', 'report']);
 });
 
 t.test('every mounted node config is valid and names the other three as peers', async (t) => {
