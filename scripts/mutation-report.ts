@@ -51,7 +51,7 @@ for (const [path, mutants] of [...files].sort()) {
 }
 
 const row = (name: string, c: Counts): string =>
-  `| ${name} | ${c.killed} | ${c.timeout} | ${c.survived} | ${c.noCoverage} | ${pct(score(c))} |`;
+  `| ${name} | ${c.killed} | ${c.timeout} | ${c.survived} | ${c.noCoverage} | ${c.other} | ${pct(score(c))} |`;
 const survivors = [...files].flatMap(([path, ms]) => ms.filter((m) => m.status === 'Survived' || m.status === 'NoCoverage')
   .map((m) => `- ${path}:${m.location.start.line} ${m.mutatorName}${m.replacement ? ` -> \`${m.replacement.replace(/\s+/g, ' ').slice(0, 60)}\`` : ''} (${m.status})`));
 
@@ -62,18 +62,21 @@ const md = [
   'Stryker run and `scripts/mutation-report.ts` writes this file). Tests: test/core and test/envelope (without',
   'test/core/exhaustive.test.ts, too slow per mutant). Score = (killed + timeout) / (killed + timeout + survived + no coverage).',
   '',
-  `Parts in this report: ${parts.join(', ') || '(none)'}.`,
+  `Parts in this report: ${parts.join(', ') || '(none)'} (scripts/mutation.sh: envelope = src/envelope/*.ts; core = src/core/*.ts`,
+  'without simulator, index, types; pipeline = intake, header, compact, json; core-rules = taint, member, rollback-set;',
+  'core-peer = the handlers of peer envelopes in src/core/core.ts, #onEnvelope up to #applyOutcome). A file that only',
+  'core-peer mutated counts only those lines.',
   '',
   '## Per folder',
   '',
-  '| Folder | Killed | Timeout | Survived | No coverage | Score |',
-  '|---|---|---|---|---|---|',
+  '| Folder | Killed | Timeout | Survived | No coverage | Errors (not scored) | Score |',
+  '|---|---|---|---|---|---|---|',
   ...[...byFolder].map(([k, c]) => row(k, c)),
   '',
   '## Per file',
   '',
-  '| File | Killed | Timeout | Survived | No coverage | Score |',
-  '|---|---|---|---|---|---|',
+  '| File | Killed | Timeout | Survived | No coverage | Errors (not scored) | Score |',
+  '|---|---|---|---|---|---|---|',
   ...[...byFile].map(([k, c]) => row(k, c)),
   '',
   `## Surviving mutants (${survivors.length})`,

@@ -200,3 +200,52 @@ t.test('reports: an escalated (never asked) child is refused; a compensated ack 
   t.equal(A.snapshot(), beforeA, 'unchanged');
   t.ok(A.handle(sim.envelope('B', 'A', 'report', { set: S1, member: 'b', acks: [bAck(B.execution('b')!.get('b-k1')!.digest)] }), sim.now).length > 0, 'the true digest is accepted');
 });
+
+// covers: req-hard-overlap
+t.test('overlap: which states and final statuses under S1 cover a request of S2', async (t) => {
+  const { Simulator, decodeCompact } = await import('../../src/core/index.js');
+  const { build } = await import('./helpers.js');
+  type B = 'ok' | 'compensate' | 'required' | 'fail' | 'silent';
+  const cases: { name: string; behaviour: B; rev?: 'compensable'; dependent?: boolean; covered: boolean }[] = [
+    { name: 'rolling back', behaviour: 'silent', covered: true },
+    { name: 'collecting', behaviour: 'ok', dependent: true, covered: true },
+    { name: 'waiting (compensable work, dependents outstanding)', behaviour: 'compensate', rev: 'compensable', dependent: true, covered: true },
+    { name: 'final rolled_back', behaviour: 'ok', covered: true },
+    { name: 'final compensated', behaviour: 'compensate', rev: 'compensable', covered: true },
+    { name: 'final compensation_required', behaviour: 'required', covered: true },
+    { name: 'final failed', behaviour: 'fail', covered: false },
+  ];
+  for (const c of cases) {
+    const g = {
+      execs: [
+        { agent: 'A', exec: 'a', seqs: 2 }, { agent: 'B', exec: 'b', seqs: 2 },
+        { agent: 'C', exec: 'c', seqs: 3, ...(c.rev ? { rev: { 1: c.rev, 2: c.rev } } : {}) }, { agent: 'D', exec: 'd', seqs: 2 },
+      ],
+      deps: [
+        { consumer: ['C', 'c'], cseq: 1, producer: ['A', 'a'], pseq: 1 },
+        { consumer: ['C', 'c'], cseq: 2, producer: ['B', 'b'], pseq: 1 },
+        ...(c.dependent ? [{ consumer: ['D', 'd'], cseq: 1, producer: ['C', 'c'], pseq: 1 }] : []),
+      ],
+    } as Parameters<typeof build>[1];
+    const sim = new Simulator({ seed: 9, behaviour: (agent) => (agent === 'C' ? c.behaviour : 'ok') });
+    build(sim, g);
+    if (c.dependent) sim.partitioned.add('D');
+    sim.input('A', { type: 'failure', execution: 'a', checkpoint: { checkpoint: 'a-k1', seq: 1 }, class: 'eval_failure', setId: 's1' });
+    sim.run({ until: sim.now + 100 });
+    const C = sim.nodes.get('C')!.core;
+    const s1 = C.member({ initiator: 'A', id: 's1' }, 'c')!;
+    const directives = sim.nodes.get('C')!.directives.length;
+    const fx = C.handle(sim.envelope('B', 'C', 'request', {
+      set: { initiator: 'B', id: 's2' }, cause: { agent: 'B', execution: 'b', class: 'eval_failure', at: 0 }, member: 'c',
+      producer: { execution: 'b', checkpoint: 'b-k1', seq: 1 }, hops: 4, budget: 1000,
+    }), sim.now);
+    const acks = fx.filter((e) => e.type === 'send' && e.kind === 'report')
+      .map((e) => decodeCompact(((e as { body: { acks: string[] } }).body.acks)[0]!).payload as { status: string; by?: object });
+    if (c.covered) {
+      t.match(acks, [{ status: 'satisfied', by: { initiator: 'A', id: 's1' } }], `${c.name} (${s1.state}/${s1.status ?? '-'}): satisfied by S1`);
+      t.equal(sim.nodes.get('C')!.directives.length, directives, `${c.name}: nothing runs again`);
+    } else {
+      t.notOk(acks.some((a) => a.status === 'satisfied'), `${c.name}: not covered, S2 rolls back again`);
+    }
+  }
+});
