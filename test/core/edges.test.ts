@@ -249,3 +249,33 @@ t.test('overlap: which states and final statuses under S1 cover a request of S2'
     }
   }
 });
+
+// covers: req-target-rule req-deadline-relative
+t.test('an earlier target after the member reported: a new deadline, lease and hop count from the new request', async (t) => {
+  const { Simulator } = await import('../../src/core/index.js');
+  const { build } = await import('./helpers.js');
+  const g = {
+    execs: [{ agent: 'A', exec: 'a', seqs: 3 }, { agent: 'B', exec: 'b', seqs: 3 }, { agent: 'C', exec: 'c', seqs: 2 }],
+    deps: [
+      { consumer: ['B', 'b'], cseq: 1, producer: ['A', 'a'], pseq: 1 },
+      { consumer: ['B', 'b'], cseq: 3, producer: ['A', 'a'], pseq: 3 },
+      { consumer: ['C', 'c'], cseq: 1, producer: ['B', 'b'], pseq: 1 },
+    ],
+  } as Parameters<typeof build>[1];
+  const sim = new Simulator({ seed: 4, config: { hopMarginMs: 10, leaseGraceMs: 1000 } });
+  build(sim, g);
+  sim.input('A', { type: 'failure', execution: 'a', checkpoint: { checkpoint: 'a-k3', seq: 3 }, class: 'eval_failure', setId: 's1' });
+  sim.run();
+  const S1 = { initiator: 'A', id: 's1' };
+  const B = sim.nodes.get('B')!.core;
+  t.match(B.member(S1, 'b'), { state: 'closed', target: { seq: 3 } });
+  const now = sim.now + 5000;
+  const fx = B.handle(sim.envelope('A', 'B', 'request', {
+    set: S1, cause: { agent: 'A', execution: 'a', class: 'eval_failure', at: 0 }, member: 'b',
+    producer: { execution: 'a', checkpoint: 'a-k1', seq: 1 }, hops: 2, budget: 777,
+  }), now);
+  t.match(B.member(S1, 'b'), { target: { seq: 1 } });
+  t.match(fx.filter((e) => e.type === 'fence'), [{ execution: 'b', until: now + 777 + 1000 }], 'lease from the new budget');
+  t.match(fx.filter((e) => e.type === 'timer' && e.id.startsWith('deadline|')), [{ at: now + 777 }], 'deadline from the new budget');
+  t.match(fx.filter((e) => e.type === 'send' && e.kind === 'request'), [{ to: 'C', body: { hops: 1, budget: 777 - 10 } }], 'hops from the new request');
+});
