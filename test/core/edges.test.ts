@@ -240,7 +240,7 @@ t.test('overlap: which states and final statuses under S1 cover a request of S2'
       producer: { execution: 'b', checkpoint: 'b-k1', seq: 1 }, hops: 4, budget: 1000,
     }), sim.now);
     const acks = fx.filter((e) => e.type === 'send' && e.kind === 'report')
-      .map((e) => decodeCompact(((e as { body: { acks: string[] } }).body.acks)[0]!).payload as { status: string; by?: object });
+      .map((e) => decodeCompact(((e as unknown as { body: { acks: string[] } }).body.acks)[0]!).payload as { status: string; by?: object });
     if (c.covered) {
       t.match(acks, [{ status: 'satisfied', by: { initiator: 'A', id: 's1' } }], `${c.name} (${s1.state}/${s1.status ?? '-'}): satisfied by S1`);
       t.equal(sim.nodes.get('C')!.directives.length, directives, `${c.name}: nothing runs again`);
