@@ -163,7 +163,7 @@ t.test('aggregation: entries from acks and from missing lists', async (t) => {
   ], 'own ack over a missing entry; the first missing report wins; the excluded member is left out');
 });
 
-// covers: req-report-unknown req-parent-digest
+// covers: req-parent-digest
 t.test('reports: an escalated (never asked) child is refused; a compensated ack with a wrong digest too', async (t) => {
   const { Simulator } = await import('../../src/core/index.js');
   const { build, dg } = await import('./helpers.js');
