@@ -20,19 +20,11 @@ import { fileURLToPath } from 'node:url';
 import { stringify } from 'yaml';
 import { AgentClient, type Directive, type RollbackResult } from '../../src/client/index.js';
 import { keygen, loadSigner, type Signer } from '../../src/envelope/index.js';
+import { freePort } from '../../src/demo/run.js';
 
 export const DIGEST = `sha-256:${'ab'.repeat(32)}`;
 
-export async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const { port } = s.address() as { port: number };
-      s.close(() => resolve(port));
-    });
-  });
-}
+export { freePort };
 
 export async function waitReady(url: string, ms = 60_000, everyMs = 50): Promise<void> {
   const end = Date.now() + ms;

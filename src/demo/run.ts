@@ -32,15 +32,22 @@ import { FileAgent } from './file-agent.js';
 export const AGENTS = ['ingest', 'enrich', 'price', 'report'] as const;
 export type Name = (typeof AGENTS)[number];
 
+/**
+ * A free port for a node that is configured before it starts. Chosen below
+ * the kernel's ephemeral range (32768 and up on Linux), so no other process
+ * that listens on port 0 can be handed it between this check and the node's
+ * own listen.
+ */
 export async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const { port } = s.address() as { port: number };
-      s.close(() => resolve(port));
+  for (;;) {
+    const port = 20_000 + Math.floor(Math.random() * 12_000);
+    const free = await new Promise<boolean>((resolve) => {
+      const s = createServer();
+      s.once('error', () => resolve(false));
+      s.listen(port, '127.0.0.1', () => s.close(() => resolve(true)));
     });
-  });
+    if (free) return port;
+  }
 }
 
 export async function waitReady(url: string, ms = 45_000): Promise<void> {
