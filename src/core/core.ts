@@ -754,6 +754,7 @@ export class Core {
     const s = this.#sets.get(setKey(i.set));
     if (!s) throw new ProtocolError('unknown_set');
     setTransition(s.state, 'cancel');
+    if (s.cancelled) return; // already cancelling: the first cancellation stands
     const root = this.#members.get(s.skey)?.get(s.execution);
     const c: CancellationPayload = { v: 1, iss: this.self, iat: iat(this.#now), set: s.ref };
     if (i.detail !== undefined) c.detail = i.detail;

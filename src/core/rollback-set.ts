@@ -25,7 +25,8 @@ const rows: Record<SetState, Partial<Record<SetEvent, SetState[]>>> = {
   new: { failure: ['proposed', 'open'] },
   proposed: { confirm: ['open'], decline: ['declined'] },
   open: { member_final: ['open'], cancel: ['cancelling'], all_final: ['recorded'], deadline: ['recorded'] },
-  cancelling: { member_final: ['cancelling'], all_final: ['recorded'], deadline: ['recorded'] },
+  // A repeated cancel while cancelling changes nothing (draft set transitions).
+  cancelling: { member_final: ['cancelling'], cancel: ['cancelling'], all_final: ['recorded'], deadline: ['recorded'] },
   recorded: { late_final: ['recorded'] },
   declined: {},
 };

@@ -522,6 +522,7 @@ t.test('cancel', async (t) => {
   refused(t, B, { ...sim2.envelope('A', 'B', 'cancel', { set: S1, member: 'b', authority: bad }), statements: [] } as Input, 'statement_invalid');
   sim2.input('A', { type: 'cancel', set: S1, detail: 'operator' });
   t.match(sim2.nodes.get('A')!.core.rollbackSet(S1), { state: 'cancelling', cancelled: true });
+  t.same(sim2.input('A', { type: 'cancel', set: S1, detail: 'again' }), [], 'a repeated cancel while cancelling changes nothing');
   sim2.run({ until: t0(sim2) + 100 });
   t.match(B.member(S1, 'b'), { state: 'reported', status: 'cancelled' });
   t.equal(B.fenced('b'), false);
