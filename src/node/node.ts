@@ -314,7 +314,17 @@ export class RollbackNode implements EnvelopeSink {
 
   #delivered(o: Outgoing): void {
     this.#deliveryWaiters.get(o.key)?.(true);
-    this.#apply({ type: 'delivered', key: o.key } as Input).catch((err) => this.log.debug({ err, key: o.key }, 'delivered input refused'));
+    // A receipt is not logged: after a restart the core re-sends what it has not seen delivered,
+    // and receivers handle repeats idempotently (draft "Retransmission and Idempotency"). This
+    // saves one fsync per message; nothing anyone was told depends on it.
+    let effects: Effect[];
+    try {
+      effects = this.#core.handle({ type: 'delivered', key: o.key }, this.#clock());
+    } catch (err) {
+      this.log.debug({ err, key: o.key }, 'delivered input refused');
+      return;
+    }
+    this.#execute(effects).catch((err) => this.log.error({ err, key: o.key }, 'effects after a receipt failed'));
   }
 
   #link(peer: string): PeerLink | undefined {
