@@ -1097,6 +1097,8 @@ export class Core {
   /** Entries: the initiator's first, then depth-first along the acks' parents, so a page covers few subtrees. */
   #entries(s: SetRec, root: MemberRec): MemberEntry[] {
     const own: MemberEntry = { agent: this.self, execution: s.execution, status: root.status ?? 'held' };
+    // The initiator has no ack of its own: its entry names a held policy itself (draft req-member-entry).
+    if (root.policy.mode === 'held') own.policy = { ...root.policy };
     const rest = aggregateEntries(s.ref, s.acks, { agent: this.self, execution: s.execution });
     // The root's own escalations and unanswered dependents (it has no ack of its own).
     const have = new Set(rest.map((e) => k2(e.agent, e.execution)));
@@ -1141,7 +1143,8 @@ export class Core {
     if (root.state !== 'reported' && root.state !== 'expired' && root.state !== 'closed') return;
     const entries = this.#entries(s, root);
     const same = (a: MemberEntry | undefined, b: MemberEntry): boolean =>
-      a !== undefined && a.status === b.status && a.ack === b.ack && a.reported_by === b.reported_by;
+      a !== undefined && a.status === b.status && a.ack === b.ack && a.reported_by === b.reported_by
+      && JSON.stringify(a.policy) === JSON.stringify(b.policy);
     const changed = entries.filter((e) => !same(s.published.get(k2(e.agent, e.execution)), e));
     if (changed.length === 0) return;
     this.#moveSet(s, 'late_final', 'recorded');

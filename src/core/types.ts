@@ -71,6 +71,8 @@ export interface MemberEntry {
   status: EntryStatus;
   ack?: string;
   reported_by?: string;
+  /** Only in the initiator's own entry, when its execution was held. */
+  policy?: Policy;
 }
 
 export interface RecordPayload extends StatementClaims {

@@ -321,7 +321,7 @@ t.test('held policy: interim held at once, confirm / decline by the operator', a
   t.equal(B.member(S1, 'b')!.state, 'closed');
 });
 
-// covers: req-failure-policy
+// covers: req-failure-policy req-member-entry
 t.test('held set at the initiator: proposed until the operator decides', async (t) => {
   const sim = setup(chain, { policy: (agent) => (agent === 'A' ? 'held' : 'automatic') });
   t.match(fail(sim, 'A', 'a', 1), [{ type: 'state', scope: 'set', state: 'proposed' }]);
@@ -332,6 +332,8 @@ t.test('held set at the initiator: proposed until the operator decides', async (
   sim.input('A', { type: 'decision', set: S1, decision: 'confirm', by: 'op' });
   sim.run();
   t.equal(record(sim).outcome, 'complete');
+  t.same(record(sim).members[0].policy, { mode: 'held', decided_by: 'op', decision: 'confirmed' },
+    'the initiator entry names the policy and who confirmed');
   const sim2 = setup(chain, { policy: () => 'held' });
   fail(sim2, 'A', 'a', 1);
   sim2.input('A', { type: 'decision', set: S1, execution: 'a', decision: 'decline', by: 'op' });
