@@ -58,6 +58,7 @@ export class RollbackNode implements EnvelopeSink {
   #crash: (name: string) => void;
   #deliveryWaiters = new Map<string, (ok: boolean) => void>();
   #signed = new Map<string, string>();
+  #sentAt = new Map<string, number>();
   #ready = false;
 
   private constructor(config: NodeConfig, opts: NodeOptions) {
@@ -116,7 +117,14 @@ export class RollbackNode implements EnvelopeSink {
     this.#outbox = new Outbox({
       sign: async (o) => {
         const s = sealEnvelope(this.#signer, o.kind as never, o.to, o.body, { iat: Math.floor(this.#clock() / 1000) });
+        this.#sentAt.set(o.key, performance.now());
         return { compact: s.compact, jti: s.jti };
+      },
+      // Propagation latency: from signing an attempt to the peer's receipt.
+      attempt: (o, d) => {
+        const t0 = this.#sentAt.get(o.key);
+        this.#sentAt.delete(o.key);
+        if (d.ok && t0 !== undefined) this.metrics.propagation.observe({ kind: o.kind }, (performance.now() - t0) / 1000);
       },
       link: (peer) => this.#link(peer),
       now: this.#clock,
