@@ -32,6 +32,7 @@ system-deps:
 test: $(DEPS_STAMP) system-deps
 	$(MAKE) --no-print-directory draft
 	npm run --silent typecheck
+	npm run --silent build
 	npx --no-install tap
 
 demo: $(DEPS_STAMP)

@@ -15,7 +15,7 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, readFileSync, writeFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, statSync, writeFileSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
@@ -88,14 +88,29 @@ export interface MeshOptions {
   supervise?: boolean;
 }
 
+/** Whether dist/ holds a build at least as new as every file under src/. */
+export function distFresh(): boolean {
+  const root = fileURLToPath(new URL('../../', import.meta.url));
+  let built: number;
+  try { built = statSync(join(root, 'dist/src/cli/main.js')).mtimeMs; } catch { return false; }
+  const newest = (dir: string): number => readdirSync(dir, { withFileTypes: true }).reduce((m, e) => {
+    const p = join(dir, e.name);
+    return Math.max(m, e.isDirectory() ? newest(p) : statSync(p).mtimeMs);
+  }, 0);
+  return newest(join(root, 'src')) <= built;
+}
+
 /** Start the four nodes as child processes running `marp node`. */
 export async function startMesh(opts: MeshOptions = {}): Promise<Mesh> {
   const dir = mkdtempSync(join(tmpdir(), 'marp-demo-'));
-  // Run from dist/ (main.js) or from source under a TypeScript loader (main.ts).
-  const fromSource = import.meta.url.endsWith('.ts');
-  const cli = fileURLToPath(new URL(fromSource ? '../cli/main.ts' : '../cli/main.js', import.meta.url));
-  // From source, children load TypeScript with tsx alone: not with the parent's loaders (a test
-  // runner's coverage and mock hooks make each start take seconds).
+  // Children run the compiled CLI when dist/ is at least as new as src/ (make test builds it
+  // first), else the sources under tsx alone: never the parent's loaders (a test runner's hooks
+  // make each start take seconds, and its coverage of the same sources under another loader
+  // spoils the merged report).
+  const fromSource = import.meta.url.endsWith('.ts') && !distFresh();
+  const cli = import.meta.url.endsWith('.ts') && !fromSource
+    ? fileURLToPath(new URL('../../dist/src/cli/main.js', import.meta.url))
+    : fileURLToPath(new URL(fromSource ? '../cli/main.ts' : '../cli/main.js', import.meta.url));
   const execArgv = fromSource ? ['--import', import.meta.resolve('tsx')] : [];
   const ports = Object.fromEntries(await Promise.all(AGENTS.map(async (n) => [n, { peer: await freePort(), agent: await freePort() }]))) as Record<Name, { peer: number; agent: number }>;
   const keys: KeySet = Object.create(null);
