@@ -20,22 +20,15 @@ import { fileURLToPath } from 'node:url';
 import { stringify } from 'yaml';
 import { AgentClient, type Directive, type RollbackResult } from '../../src/client/index.js';
 import { keygen, loadSigner, type Signer } from '../../src/envelope/index.js';
-import { freePort } from '../../src/demo/run.js';
+import { freePort, waitReady as waitNodeReady } from '../../src/demo/run.js';
 
 export const DIGEST = `sha-256:${'ab'.repeat(32)}`;
 
 export { freePort };
 
-export async function waitReady(url: string, ms = 60_000, everyMs = 50): Promise<void> {
-  const end = Date.now() + ms;
-  for (;;) {
-    try {
-      const r = await fetch(`${url}/readyz`);
-      if (r.ok) return;
-    } catch { /* not listening yet */ }
-    if (Date.now() > end) throw new Error(`${url} not ready after ${ms} ms`);
-    await new Promise((r) => setTimeout(r, everyMs));
-  }
+/** Bench nodes may start slowly on a loaded machine: a longer default wait. */
+export function waitReady(url: string, ms = 60_000, everyMs = 50): Promise<void> {
+  return waitNodeReady(url, ms, everyMs);
 }
 
 export interface RecordLine { node: string; set: { initiator: string; id: string }; outcome: string; time: number; index: number }

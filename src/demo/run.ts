@@ -50,7 +50,7 @@ export async function freePort(): Promise<number> {
   }
 }
 
-export async function waitReady(url: string, ms = 45_000): Promise<void> {
+export async function waitReady(url: string, ms = 45_000, everyMs = 50): Promise<void> {
   const end = Date.now() + ms;
   for (;;) {
     try {
@@ -58,7 +58,7 @@ export async function waitReady(url: string, ms = 45_000): Promise<void> {
       if (r.ok) return;
     } catch { /* not listening yet */ }
     if (Date.now() > end) throw new Error(`${url} not ready after ${ms} ms`);
-    await new Promise((r) => setTimeout(r, 50));
+    await new Promise((r) => setTimeout(r, everyMs));
   }
 }
 

@@ -1,26 +1,11 @@
 import t from 'tap';
 import { Core, Simulator, decodeCompact } from '../../src/core/index.js';
 import type { Effect, Input, SimOptions, SendEffect, AckPayload } from '../../src/core/index.js';
-import { build, dg, type Graph } from './helpers.js';
+import { build, chain, dg, refused, type Graph } from './helpers.js';
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
 type Test = any;
 const S1 = { initiator: 'A', id: 's1' };
-
-/** A refused input throws the code and changes nothing. */
-function refused(t: Test, core: Core, input: Input, code: string, now = 0): void {
-  const before = core.snapshot();
-  t.throws(() => core.handle(input, now), { code }, `refused ${code}`);
-  t.equal(core.snapshot(), before, `${code}: state unchanged`);
-}
-
-const chain: Graph = {
-  execs: [{ agent: 'A', exec: 'a', seqs: 3 }, { agent: 'B', exec: 'b', seqs: 3 }, { agent: 'C', exec: 'c', seqs: 3 }],
-  deps: [
-    { consumer: ['B', 'b'], cseq: 2, producer: ['A', 'a'], pseq: 2 },
-    { consumer: ['C', 'c'], cseq: 2, producer: ['B', 'b'], pseq: 2 },
-  ],
-};
 
 function setup(g: Graph, o: SimOptions = {}): Simulator {
   const sim = new Simulator({ seed: 11, ...o });

@@ -2,6 +2,7 @@
 import { createHash } from 'node:crypto';
 import { Simulator, type SimOptions } from '../../src/core/simulator.js';
 import type { Reversibility } from '../../src/core/types.js';
+import type { Core, Input } from '../../src/core/core.js';
 
 export const dg = (s: string | number): string => 'sha-256:' + createHash('sha256').update(String(s)).digest('hex');
 
@@ -59,3 +60,19 @@ export function naiveSet(g: Graph, failed: [string, string], t: number): Map<str
 }
 
 export const simOpts = (o: SimOptions = {}): SimOptions => ({ seed: 7, ...o });
+
+/** A refused input throws the code and changes nothing. */
+export function refused(t: { throws: Function; equal: Function }, core: Core, input: Input, code: string, now = 0): void {
+  const before = core.snapshot();
+  t.throws(() => core.handle(input, now), { code }, `refused ${code}`);
+  t.equal(core.snapshot(), before, `${code}: state unchanged`);
+}
+
+/** A -> B -> C, each consuming its producer's output as of checkpoint 2. */
+export const chain: Graph = {
+  execs: [{ agent: 'A', exec: 'a', seqs: 3 }, { agent: 'B', exec: 'b', seqs: 3 }, { agent: 'C', exec: 'c', seqs: 3 }],
+  deps: [
+    { consumer: ['B', 'b'], cseq: 2, producer: ['A', 'a'], pseq: 2 },
+    { consumer: ['C', 'c'], cseq: 2, producer: ['B', 'b'], pseq: 2 },
+  ],
+};
