@@ -8,7 +8,7 @@
  * dependents still outstanding or not), the table lists every allowed
  * target and the core picks one; transition() rejects any other.
  */
-import { ProtocolError } from '../errors.js';
+import { next, table, transition, type Table } from './transition-table.js';
 
 export const memberStates = ['new', 'held', 'waiting', 'rolling_back', 'collecting', 'reported', 'expired', 'closed'] as const;
 export type MemberState = (typeof memberStates)[number];
@@ -28,18 +28,6 @@ export const memberEvents = [
   'earlier_target',  // a request with an earlier target (diamond, cycle, new rollback)
 ] as const;
 export type MemberEvent = (typeof memberEvents)[number];
-
-type Table<S extends string, E extends string> = Readonly<Record<S, Readonly<Partial<Record<E, readonly S[]>>>>>;
-
-function table<S extends string, E extends string>(rows: Record<S, Partial<Record<E, S[]>>>): Table<S, E> {
-  const out = Object.create(null) as Record<S, Partial<Record<E, readonly S[]>>>;
-  for (const s of Object.keys(rows) as S[]) {
-    const row = Object.create(null) as Partial<Record<E, readonly S[]>>;
-    for (const e of Object.keys(rows[s]) as E[]) row[e] = Object.freeze([...rows[s][e]!]);
-    out[s] = Object.freeze(row);
-  }
-  return Object.freeze(out);
-}
 
 const restart: MemberState[] = ['held', 'waiting', 'rolling_back'];
 
@@ -102,15 +90,10 @@ export const memberTransitions: Table<MemberState, MemberEvent> = table<MemberSt
 
 /** Allowed next states for (state, event); empty when illegal. */
 export function memberNext(state: MemberState, event: MemberEvent): readonly MemberState[] {
-  return memberTransitions[state]?.[event] ?? [];
+  return next(memberTransitions, state, event);
 }
 
 /** Validate a transition; throws illegal_transition unless (state, event, next) is in the table. */
-export function memberTransition(state: MemberState, event: MemberEvent, next?: MemberState): MemberState {
-  const allowed = memberNext(state, event);
-  const chosen = next ?? allowed[0];
-  if (chosen === undefined || !allowed.includes(chosen)) {
-    throw new ProtocolError('illegal_transition', `member: ${event} in ${state}${next ? ` -> ${next}` : ''}`);
-  }
-  return chosen;
+export function memberTransition(state: MemberState, event: MemberEvent, to?: MemberState): MemberState {
+  return transition('member', memberTransitions, state, event, to);
 }

@@ -3,7 +3,7 @@
  * table, and aggregation of acks into member entries and the set outcome
  * (contract §4 "Aggregation").
  */
-import { ProtocolError } from '../errors.js';
+import { next, table, transition, type Table } from './transition-table.js';
 import type { AckPayload, EntryStatus, MemberEntry, MissingEntry, SetOutcome, SetRef, Statement } from './types.js';
 
 export const setStates = ['new', 'proposed', 'open', 'cancelling', 'recorded', 'declined'] as const;
@@ -31,27 +31,14 @@ const rows: Record<SetState, Partial<Record<SetEvent, SetState[]>>> = {
   declined: {},
 };
 
-export const setTransitions: Readonly<Record<SetState, Readonly<Partial<Record<SetEvent, readonly SetState[]>>>>> = (() => {
-  const out = Object.create(null) as Record<SetState, Partial<Record<SetEvent, readonly SetState[]>>>;
-  for (const s of setStates) {
-    const row = Object.create(null) as Partial<Record<SetEvent, readonly SetState[]>>;
-    for (const e of Object.keys(rows[s]) as SetEvent[]) row[e] = Object.freeze([...rows[s][e]!]);
-    out[s] = Object.freeze(row);
-  }
-  return Object.freeze(out);
-})();
+export const setTransitions: Table<SetState, SetEvent> = table(rows);
 
 export function setNext(state: SetState, event: SetEvent): readonly SetState[] {
-  return setTransitions[state]?.[event] ?? [];
+  return next(setTransitions, state, event);
 }
 
-export function setTransition(state: SetState, event: SetEvent, next?: SetState): SetState {
-  const allowed = setNext(state, event);
-  const chosen = next ?? allowed[0];
-  if (chosen === undefined || !allowed.includes(chosen)) {
-    throw new ProtocolError('illegal_transition', `set: ${event} in ${state}${next ? ` -> ${next}` : ''}`);
-  }
-  return chosen;
+export function setTransition(state: SetState, event: SetEvent, to?: SetState): SetState {
+  return transition('set', setTransitions, state, event, to);
 }
 
 export const sameSet = (a: SetRef | undefined, b: SetRef | undefined): boolean =>
