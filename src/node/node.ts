@@ -410,7 +410,8 @@ export class RollbackNode implements EnvelopeSink {
         const members = this.#core.members().filter((m) => m.set.initiator === ref.initiator && m.set.id === ref.id);
         return set === undefined && members.length === 0 ? undefined : { set: ref, ...(set ?? {}), members };
       },
-      records: () => this.#core.records().map((r) => ({ ...r, payload: decode(r.compact) })),
+      // Only records already in the log: one shown before its fsync could be lost to a crash and re-signed differently.
+      records: () => this.#core.records().filter((r) => this.#signed.get(r.hash) === r.compact).map((r) => ({ ...r, payload: decode(r.compact) })),
       directives: this.directives,
     };
   }

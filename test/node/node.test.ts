@@ -129,6 +129,36 @@ t.test('an agent restoring state whose digest differs from the checkpoint\'s: di
   t.notOk(entry(rec!, 'down').ack!['restored'], 'a failed member claims no restored state');
 });
 
+// covers: req-record-when
+t.test('the agent face shows a record only once it is in the log', async (t) => {
+  const mesh = await startNodes(['up', 'down']);
+  t.teardown(() => mesh.stop());
+  const { up, down } = mesh.nodes as Record<'up' | 'down', TestNode>;
+  // Probe the agent face at every durable input step, when a new record may exist in the core but not yet on disk.
+  const probes: Promise<{ core: string[]; shown: string[] }>[] = [];
+  await up.node.stop();
+  up.node = await RollbackNode.start(parseConfig(up.raw, mesh.dir), {
+    logger: silent,
+    crashPoint: (name) => {
+      if (name !== 'logged') return;
+      const core = up.node.core.records().map((r) => r.compact);
+      probes.push(up.node.agentApp.inject({ method: 'GET', url: '/agent/v1/records', headers: { authorization: `Bearer ${up.token}` } })
+        .then((res) => ({ core, shown: (res.json() as { compact: string }[]).map((r) => r.compact) })));
+    },
+  });
+  up.client.onDirective(honest);
+  down.client.onDirective(honest);
+  const { u } = await chain(up, down, 'durable');
+  const { set } = await up.client.failure(u, { checkpoint: `${u}-c1`, seq: 1, class: 'execution_error' });
+  const [rec] = await records(up, set.id);
+  const seen = await Promise.all(probes);
+  // The input that completes the set is logged before the record made from it is: that probe sees it in the core only.
+  const last = seen.findLast((p) => p.core.length > 0 && p.shown.length === 0);
+  t.ok(last, 'the record, made but not yet logged, was not shown');
+  for (const p of seen) for (const c of p.shown) t.ok(p.core.includes(c), 'nothing shown that the core does not hold');
+  t.equal(rec!['outcome'], 'complete');
+});
+
 t.test('an agent that disconnects and reconnects misses no directive and handles none twice', async (t) => {
   const mesh = await startNodes(['solo']);
   t.teardown(() => mesh.stop());
