@@ -153,8 +153,7 @@ t.test('the agent face shows a record only once it is in the log', async (t) => 
   const [rec] = await records(up, set.id);
   const seen = await Promise.all(probes);
   // The input that completes the set is logged before the record made from it is: that probe sees it in the core only.
-  const last = seen.findLast((p) => p.core.length > 0 && p.shown.length === 0);
-  t.ok(last, 'the record, made but not yet logged, was not shown');
+  t.ok(seen.some((p) => p.core.length > 0 && p.shown.length === 0), 'the record, made but not yet logged, was not shown');
   for (const p of seen) for (const c of p.shown) t.ok(p.core.includes(c), 'nothing shown that the core does not hold');
   t.equal(rec!['outcome'], 'complete');
 });
