@@ -1096,20 +1096,18 @@ export class Core {
 
   /** Entries: the initiator's first, then depth-first along the acks' parents, so a page covers few subtrees. */
   #entries(s: SetRec, root: MemberRec): MemberEntry[] {
-    const own: MemberEntry = { agent: this.self, execution: s.execution, status: root.status ?? 'held' };
+    // The root's own escalations and unanswered dependents (it has no ack of its own).
+    const missing: MissingEntry[] = [];
+    for (const c of root.children.values()) {
+      if (!c.asked) missing.push({ agent: c.agent, execution: c.execution, reason: 'escalated' });
+      else if (!c.final && !c.held) missing.push({ agent: c.agent, execution: c.execution, reason: 'unresponsive' });
+    }
+    const rest = aggregateEntries(s.ref, s.acks, { agent: this.self, execution: s.execution, missing });
+    // The initiator's entry: its own status, unless a request back to it (a cycle) went unanswered.
+    const i = rest.findIndex((e) => e.agent === this.self && e.execution === s.execution);
+    const own: MemberEntry = i >= 0 ? rest.splice(i, 1)[0]! : { agent: this.self, execution: s.execution, status: root.status ?? 'held' };
     // The initiator has no ack of its own: its entry names a held policy itself (draft req-member-entry).
     if (root.policy.mode === 'held') own.policy = { ...root.policy };
-    const rest = aggregateEntries(s.ref, s.acks, { agent: this.self, execution: s.execution });
-    // The root's own escalations and unanswered dependents (it has no ack of its own).
-    const have = new Set(rest.map((e) => k2(e.agent, e.execution)));
-    for (const c of root.children.values()) {
-      const key = k2(c.agent, c.execution);
-      if (have.has(key)) continue;
-      if (!c.asked) rest.push({ agent: c.agent, execution: c.execution, status: 'escalated', reported_by: this.self });
-      else if (!c.final && !c.held) rest.push({ agent: c.agent, execution: c.execution, status: 'unresponsive', reported_by: this.self });
-      else continue;
-      have.add(key);
-    }
     const parentOf = new Map<string, ExecutionRef>();
     for (const a of s.acks) parentOf.set(a.compact, a.payload.parent);
     const kids = new Map<string, MemberEntry[]>();

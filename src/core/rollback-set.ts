@@ -64,36 +64,53 @@ export function prefer(set: SetRef, a: AckPayload, b: AckPayload): boolean {
 }
 
 /**
- * Member entries for a record: one per (agent, member), in first-received
- * order; a member only known from `missing` lists gets that entry with
- * reported_by. The entry carries the member's own compact ack as evidence.
+ * Member entries for a record (draft "Aggregation"), one per (agent, member),
+ * in first-received order of their acks, then those known only from gaps. A parent that listed the member in "missing" and holds
+ * no final ack of it names the entry (its request may have asked for an
+ * earlier target than any ack shows). Otherwise the preferred ack, never one
+ * "satisfied" by this set: that only points at the member's answer to its
+ * primary parent, and without that answer the member is "unresponsive" as
+ * observed by the initiator; so is a member whose pointer names an earlier
+ * target than its preferred ack (the answer for that target was lost). `root`: the initiator's member and the dependents
+ * it has no final ack from itself; its own entry is included only as a gap.
  */
 export function aggregateEntries(
   set: SetRef,
   acks: readonly Statement<AckPayload>[],
-  exclude?: { agent: string; execution: string },
+  root: { agent: string; execution: string; missing: readonly MissingEntry[] },
 ): MemberEntry[] {
-  const chosen = new Map<string, Statement<AckPayload>>();
-  const missing = new Map<string, { m: MissingEntry; by: string }>();
   const k = (a: string, e: string): string => JSON.stringify([a, e]);
+  const order = new Map<string, { agent: string; execution: string }>();
+  const chosen = new Map<string, Statement<AckPayload>>();
+  const answered = new Set<string>();
+  const pointed = new Map<string, number>();
+  const gaps = new Map<string, { m: MissingEntry; parent: string; by: string }[]>();
+  const gap = (m: MissingEntry, parent: string, by: string): void => {
+    const key = k(m.agent, m.execution);
+    gaps.set(key, [...(gaps.get(key) ?? []), { m, parent, by }]);
+  };
   for (const s of acks) {
-    const key = k(s.payload.iss, s.payload.member);
+    const p = s.payload;
+    const key = k(p.iss, p.member);
+    if (!order.has(key)) order.set(key, { agent: p.iss, execution: p.member });
+    if (isFinal(p.status)) answered.add(JSON.stringify([key, k(p.parent.agent, p.parent.execution)]));
     const old = chosen.get(key);
-    if (!old || prefer(set, old.payload, s.payload)) chosen.set(key, s);
-    for (const m of s.payload.missing ?? []) {
-      const mk = k(m.agent, m.execution);
-      if (!missing.has(mk)) missing.set(mk, { m, by: s.payload.iss });
-    }
+    if (p.status === 'satisfied' && sameSet(p.by, set)) pointed.set(key, Math.min(p.target.seq, pointed.get(key) ?? Infinity));
+    else if (!old || prefer(set, old.payload, p)) chosen.set(key, s);
+    for (const m of p.missing ?? []) gap(m, key, p.iss);
   }
-  const skip = exclude ? k(exclude.agent, exclude.execution) : undefined;
+  const self = k(root.agent, root.execution);
+  for (const m of root.missing) gap(m, self, root.agent);
+  // Members known only from "missing" lists come after those with acks.
+  for (const [key, [g]] of gaps) if (!order.has(key)) order.set(key, g!.m);
   const out: MemberEntry[] = [];
-  for (const [key, s] of chosen) {
-    if (key === skip) continue;
-    out.push({ agent: s.payload.iss, execution: s.payload.member, status: s.payload.status, ack: s.compact });
-  }
-  for (const [key, { m, by }] of missing) {
-    if (key === skip || chosen.has(key)) continue;
-    out.push({ agent: m.agent, execution: m.execution, status: m.reason, reported_by: by });
+  for (const [key, ref] of order) {
+    const g = gaps.get(key)?.find((x) => !answered.has(JSON.stringify([key, x.parent])));
+    const s = chosen.get(key);
+    if (g) out.push({ agent: ref.agent, execution: ref.execution, status: g.m.reason, reported_by: g.by });
+    else if (key === self) continue;
+    else if (s && s.payload.target.seq <= (pointed.get(key) ?? Infinity)) out.push({ agent: ref.agent, execution: ref.execution, status: s.payload.status, ack: s.compact });
+    else out.push({ agent: ref.agent, execution: ref.execution, status: 'unresponsive', reported_by: root.agent });
   }
   return out;
 }

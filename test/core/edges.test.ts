@@ -8,6 +8,7 @@ import {
 } from '../../src/core/index.js';
 import { memberTarget } from '../../src/core/taint.js';
 import { aggregateEntries, prefer, sameSet } from '../../src/core/rollback-set.js';
+import type { AckPayload, MissingEntry, Statement } from '../../src/core/types.js';
 
 const xml = readFileSync(new URL('../../draft/draft-marp-agent-rollback-00.xml', import.meta.url), 'utf8');
 
@@ -152,12 +153,46 @@ t.test('aggregation: entries from acks and from missing lists', async (t) => {
     st('A', 'a', 'rolled_back', [miss('D', 'd', 'unresponsive'), miss('C', 'c', 'unresponsive')]),
     st('B', 'b', 'rolled_back', [miss('D', 'd', 'escalated')]),
     st('C', 'c', 'rolled_back'),
-  ], { agent: 'A', execution: 'a' });
+  ], { agent: 'A', execution: 'a', missing: [] });
   t.same(entries, [
     { agent: 'B', execution: 'b', status: 'rolled_back', ack: 'B.b.rolled_back' },
     { agent: 'C', execution: 'c', status: 'rolled_back', ack: 'C.c.rolled_back' },
     { agent: 'D', execution: 'd', status: 'unresponsive', reported_by: 'A' },
   ], 'own ack over a missing entry; the first missing report wins; the excluded member is left out');
+});
+
+// covers: req-aggregation-entry
+t.test('aggregation: an unanswered request outweighs an ack to another parent; satisfied by this set is only a pointer', async (t) => {
+  const set = { initiator: 'A', id: 's1' };
+  const st = (iss: string, member: string, status: string, parent: string, o: object = {}): Statement<AckPayload> => ({
+    compact: `${iss}.${member}.${status}.${parent}`,
+    payload: { v: 1, iss, iat: 0, set, member, parent: { agent: parent, execution: parent.toLowerCase() }, status, target: { checkpoint: 'k', seq: 3 }, ...o } as AckPayload,
+  });
+  const miss = (agent: string): MissingEntry => ({ agent, execution: agent.toLowerCase(), reason: 'unresponsive' });
+  const root = { agent: 'A', execution: 'a', missing: [] as MissingEntry[] };
+  // Diamond A -> B, C -> D: D answered B, but C's (possibly earlier-target) request to D went unanswered.
+  const b = st('B', 'b', 'rolled_back', 'A');
+  const c = st('C', 'c', 'rolled_back', 'A', { missing: [miss('D')] });
+  const dB = st('D', 'd', 'rolled_back', 'B');
+  t.same(aggregateEntries(set, [b, c, dB], root).map((e) => [e.agent, e.status, e.reported_by]), [
+    ['B', 'rolled_back', undefined], ['C', 'rolled_back', undefined], ['D', 'unresponsive', 'C'],
+  ], 'the parent whose request was not answered names the entry');
+  const dC = st('D', 'd', 'rolled_back', 'C', { target: { checkpoint: 'k1', seq: 1 } });
+  t.same(aggregateEntries(set, [b, c, dB, dC], root).find((e) => e.agent === 'D'), { agent: 'D', execution: 'd', status: 'rolled_back', ack: dC.compact },
+    'once that parent holds a final ack, the earliest target wins');
+  // D's real answer went to C, which never reported; B only holds D's pointer "satisfied by this set".
+  const sat = st('D', 'd', 'satisfied', 'B', { by: set });
+  t.same(aggregateEntries(set, [b, sat], { ...root, missing: [miss('C')] }).map((e) => [e.agent, e.status, e.reported_by]), [
+    ['B', 'rolled_back', undefined], ['D', 'unresponsive', 'A'], ['C', 'unresponsive', 'A'],
+  ], 'a member known only as satisfied by this set is unresponsive as the initiator observed it');
+  // A cycle back to the initiator whose request was lost: the initiator's own entry is the gap.
+  t.same(aggregateEntries(set, [b, st('B', 'b', 'rolled_back', 'A', { missing: [miss('A')] })], root).find((e) => e.agent === 'A'),
+    { agent: 'A', execution: 'a', status: 'unresponsive', reported_by: 'B' }, 'the initiator is named only as a gap');
+  t.notOk(aggregateEntries(set, [b, st('A', 'a', 'satisfied', 'B', { by: set })], root).some((e) => e.agent === 'A'), 'otherwise its entry is its own');
+  // D rolled back to k3 for B, then C asked for k1: D answered C with a pointer naming k1, and its new final to B was lost.
+  const ptr = st('D', 'd', 'satisfied', 'C', { by: set, target: { checkpoint: 'k1', seq: 1 } });
+  t.same(aggregateEntries(set, [b, c, dB, ptr].map((x) => x === c ? st('C', 'c', 'rolled_back', 'A') : x), root).find((e) => e.agent === 'D'),
+    { agent: 'D', execution: 'd', status: 'unresponsive', reported_by: 'A' }, 'a pointer naming an earlier target than the final ack: the answer for it is missing');
 });
 
 // covers: req-parent-digest
