@@ -35,11 +35,23 @@ export function tree(n: number, branching: number, nodes: number, prefix: string
   return ms;
 }
 
-/** Minimum envelopes for a tree without faults (bench/README.md): requests + reports + outcomes. */
-export function minimumMessages(ms: Member[]): { requests: number; reports: number; outcomes: number; total: number } {
+/**
+ * Minimum envelopes for a tree without faults (bench/README.md): requests + reports + outcomes.
+ * `pages`: the executions each page of the record names, record first. The record travels
+ * over every node pair of the tree; each further page only over the pairs on the paths to
+ * the members it names (draft "Recovery Record and Follow-ups").
+ */
+export function minimumMessages(ms: Member[], pages: string[][] = []): { requests: number; reports: number; outcomes: number; pages: number; total: number } {
   const edges = ms.filter((m) => m.parent !== undefined);
-  const pairs = new Set(edges.map((m) => `${ms[m.parent!]!.node}>${m.node}`));
-  return { requests: edges.length, reports: edges.length, outcomes: pairs.size, total: 2 * edges.length + pairs.size };
+  const pair = (m: Member): string => `${ms[m.parent!]!.node}>${m.node}`;
+  const byId = new Map(ms.map((m) => [m.id, m]));
+  let outcomes = new Set(edges.map(pair)).size;
+  for (const page of pages.slice(1)) {
+    const pairs = new Set<string>();
+    for (const id of page) for (let m = byId.get(id); m?.parent !== undefined; m = ms[m.parent]) pairs.add(pair(m));
+    outcomes += pairs.size;
+  }
+  return { requests: edges.length, reports: edges.length, outcomes, pages: Math.max(pages.length, 1), total: 2 * edges.length + outcomes };
 }
 
 async function build(c: Cluster, ms: Member[]): Promise<void> {
@@ -55,7 +67,7 @@ async function build(c: Cluster, ms: Member[]): Promise<void> {
   });
 }
 
-interface RunResult { ms: number; outcome: string; messages: number; byKind: Record<string, number>; rejected: number }
+interface RunResult { ms: number; outcome: string; messages: number; byKind: Record<string, number>; rejected: number; pages: string[][] }
 
 async function once(c: Cluster, ms: Member[], afterBuild?: () => void): Promise<RunResult> {
   await build(c, ms);
@@ -74,7 +86,10 @@ async function once(c: Cluster, ms: Member[], afterBuild?: () => void): Promise<
     const d = after.accepted[k]! - (before.accepted[k] ?? 0);
     if (d && k !== 'dependency') byKind[k] = d;
   }
-  return { ms: ms_, outcome: rec.outcome, messages: Object.values(byKind).reduce((a, b) => a + b, 0), byKind, rejected: after.rejected - before.rejected };
+  // The record's pages, as the initiator signed them (record first): the minimum depends on how it was paged.
+  const pages = (await root.client.records()).filter((r) => r.payload.set.id === set.id).sort((a, b) => a.index - b.index)
+    .map((r) => (r.payload.members as { execution: string }[]).map((m) => m.execution));
+  return { ms: ms_, outcome: rec.outcome, messages: Object.values(byKind).reduce((a, b) => a + b, 0), byKind, rejected: after.rejected - before.rejected, pages };
 }
 
 export async function run(ctx: Ctx): Promise<Figure> {
@@ -110,6 +125,9 @@ export async function run(ctx: Ctx): Promise<Figure> {
         const lat: number[] = [];
         const msgs: number[] = [];
         let byKind: Record<string, number> = {};
+        let last: Member[] = s0.members;
+        let pages: string[][] = [];
+        const mins: number[] = [];
         const outcomes = new Set<string>();
         let rejected = 0;
         let error: string | undefined;
@@ -119,6 +137,9 @@ export async function run(ctx: Ctx): Promise<Figure> {
           try {
             const x = await once(c, ms);
             lat.push(x.ms); msgs.push(x.messages); byKind = x.byKind; outcomes.add(x.outcome); rejected += x.rejected;
+            pages = x.pages;
+            last = ms;
+            mins.push(minimumMessages(ms, x.pages).total);
           } catch (err) {
             error = (err as Error).message;
             ctx.log(`  ${s0.name} ${transport}: ${error}`);
@@ -143,14 +164,14 @@ export async function run(ctx: Ctx): Promise<Figure> {
           }
           await c.useRelays(false);
         }
-        const min = minimumMessages(s0.members);
+        const min = minimumMessages(last, pages);
         const p50 = median(lat);
         const p99 = percentile(lat, 99);
         if (s0.kind === 'chain' && lat.length) p50s[s0.size] = p50;
         const g = s0.name === 'chain 32' ? 250 : s0.name === 'fan-out 1000' ? 1000 : undefined;
         out[s0.name] = {
           members: s0.members.length, runs: lat.length, p50Ms: p50, p99Ms: p99, latenciesMs: lat,
-          messages: msgs, messagesByKind: byKind, minimumMessages: min, outcomes: [...outcomes], rejected,
+          messages: msgs, minimumPerRun: mins, messagesByKind: byKind, minimumMessages: min, outcomes: [...outcomes], rejected,
           wireBytesPerMember: bytesPerMember === undefined ? undefined : round(bytesPerMember, 0),
           wireBytesBackPerMember: bytesDownPerMember === undefined ? undefined : round(bytesDownPerMember, 0),
           ...(error ? { error } : {}), goalMs: g, goalMet: g === undefined || lat.length === 0 ? undefined : p99 < g && p50 < g,
@@ -158,9 +179,9 @@ export async function run(ctx: Ctx): Promise<Figure> {
         rows.push([s0.name, transport, s0.members.length, lat.length ? `${lat.length}` : `0 (${error})`, lat.length ? round(p50, 0) : '-', lat.length ? round(p99, 0) : '-',
           g ? `< ${g} ms: ${goal(lat.length ? p99 < g : false)}` : '', [...outcomes].join(',') || '-']);
         msgRows.push([s0.name, transport, s0.members.length, msgs.length ? `${Math.min(...msgs)}..${Math.max(...msgs)}` : '-', min.total,
-          `2·${min.requests} + ${min.outcomes}`, Object.entries(byKind).map(([k, v]) => `${k} ${v}`).join(', ') || '-',
-          msgs.length ? goal(msgs.every((m) => m === min.total)) : '-', bytesPerMember === undefined ? '-' : round(bytesPerMember, 0), bytesDownPerMember === undefined ? '-' : round(bytesDownPerMember, 0)]);
-        ctx.log(`  ${s0.name.padEnd(13)} ${transport} p50 ${round(p50, 0)} ms p99 ${round(p99, 0)} ms (${lat.length} runs) messages ${msgs.join(',')} (min ${min.total}) ${bytesPerMember === undefined ? '' : `${round(bytesPerMember, 0)} B/member`}${error ? ` ERROR ${error}` : ''}`);
+          `2·${min.requests} + ${min.outcomes} (${min.pages} page${min.pages > 1 ? 's' : ''})`, Object.entries(byKind).map(([k, v]) => `${k} ${v}`).join(', ') || '-',
+          msgs.length ? goal(msgs.every((m, i) => m === mins[i])) : '-', bytesPerMember === undefined ? '-' : round(bytesPerMember, 0), bytesDownPerMember === undefined ? '-' : round(bytesDownPerMember, 0)]);
+        ctx.log(`  ${s0.name.padEnd(13)} ${transport} p50 ${round(p50, 0)} ms p99 ${round(p99, 0)} ms (${lat.length} runs) messages ${msgs.join(',')} (min ${mins.join(',')}) ${bytesPerMember === undefined ? '' : `${round(bytesPerMember, 0)} B/member`}${error ? ` ERROR ${error}` : ''}`);
       }
       // Per-hop cost: least-squares slope of chain p50 over depth.
       const xs = Object.keys(p50s).map(Number);
@@ -192,7 +213,7 @@ export async function run(ctx: Ctx): Promise<Figure> {
     '',
     '### Messages and bytes per rollback set',
     '',
-    table(['shape', 'transport', 'members', 'envelopes received (runs)', 'minimum', 'formula 2(N-1)+P', 'by kind (last run)', 'equal to minimum', 'bytes/member to nodes', 'bytes/member back'], msgRows),
+    table(['shape', 'transport', 'members', 'envelopes received (runs)', 'minimum', 'formula 2(N-1)+O (record pages)', 'by kind (last run)', 'equal to minimum', 'bytes/member to nodes', 'bytes/member back'], msgRows),
   ].join('\n');
   notes.push(`fan-out trees are breadth-first with ${BRANCHING} children per member (a report carries all descendant acks and is capped by the 64 KiB envelope limit; see README)`);
   return { name: 'rollback', results, markdown, notes };
