@@ -159,7 +159,7 @@ export class Intake {
       o.floor?.check(iat);
       const jti = payload['jti'] as string;
       o.replay.checkAndInsert(key.peer, key.peer, jti, iat, now);
-      o.floor?.accepted(iat);
+      await o.floor?.accepted(iat);
       const statements = EMBEDDED[kind as EnvelopeKind] === undefined ? [] : await this.#statements(kind as EnvelopeKind, payload);
       return { kind: kind as EnvelopeKind, peer: key.peer, kid: key.kid, jti, iat, payload, statements };
     } catch (e) {

@@ -4,8 +4,8 @@
  * later than any envelope it may have accepted before:
  *
  * - with a watermark store (recommended): the highest iat accepted so far is
- *   persisted (synchronously, before the accept returns) whenever it grows,
- *   at most once per distinct second; after a restart envelopes need
+ *   persisted (durably, before the accept returns) whenever it grows, at most
+ *   once per distinct second; after a restart envelopes need
  *   iat > watermark. Senders re-sign retransmissions with a fresh iat, so
  *   nothing is lost and there is no blackout.
  * - without one, or if the stored watermark is missing (state lost): the
@@ -14,39 +14,88 @@
  *   retries succeed once the skew has passed. `lost` tells the node so that it
  *   can enter the degraded security state if it expected a watermark.
  */
+import { createHash } from 'node:crypto';
 import { closeSync, fsyncSync, openSync, readFileSync, renameSync, writeSync } from 'node:fs';
+import { open } from 'node:fs/promises';
+import { dirname } from 'node:path';
 import { ProtocolError } from '../errors.js';
 
 export interface WatermarkStore {
   /** The persisted watermark, or undefined if there is none. */
   load(): number | undefined;
-  /** Persist durably before returning. */
-  save(iat: number): void;
+  /** Persist durably before the returned promise resolves. */
+  save(iat: number): Promise<void>;
 }
 
-/** A watermark kept in one small file, written atomically (temp + fsync + rename). */
+/*
+ * File format: two fixed 32-octet slots written alternately in place
+ * (pwrite + fdatasync: no new inode, no rename, off the event loop), each
+ * "<iat, 15 digits> <first 15 hex of SHA-256 of those digits>\n". A write torn by
+ * a crash damages one slot; the other still holds the previous value.
+ */
+const SLOT = 32;
+const slot = (iat: number): Buffer => {
+  const digits = String(iat).padStart(15, '0');
+  return Buffer.from(`${digits} ${createHash('sha256').update(digits).digest('hex').slice(0, 15)}\n`, 'latin1');
+};
+const SLOT_RE = /^(\d{15}) ([0-9a-f]{15})\n$/;
+
+/** The highest valid slot: its value and index. */
+function parseWatermark(text: string): { value: number; slot: number } | undefined {
+  let best: { value: number; slot: number } | undefined;
+  for (let i = 0; (i + 1) * SLOT <= text.length; i++) {
+    const m = SLOT_RE.exec(text.slice(i * SLOT, (i + 1) * SLOT));
+    if (!m || slot(Number(m[1])).toString('latin1') !== m[0]) continue;
+    const v = Number(m[1]);
+    if (best === undefined || v > best.value) best = { value: v, slot: i };
+  }
+  return best;
+}
+
+/** A watermark kept in one small file (created atomically, then updated in place). */
 export function fileWatermark(path: string): WatermarkStore {
+  // The slot to write next: never the one holding the highest value, so a torn write loses nothing.
+  let next: number | undefined;
+  const read = (): { value: number; slot: number } | undefined => {
+    try {
+      return parseWatermark(readFileSync(path, 'latin1'));
+    } catch {
+      return undefined;
+    }
+  };
+  const create = (iat: number): void => {
+    const tmp = `${path}.tmp`;
+    const fd = openSync(tmp, 'w', 0o600);
+    try {
+      writeSync(fd, Buffer.concat([slot(iat), slot(iat)]));
+      fsyncSync(fd);
+    } finally {
+      closeSync(fd);
+    }
+    renameSync(tmp, path);
+    const dir = openSync(dirname(path), 'r');
+    try { fsyncSync(dir); } finally { closeSync(dir); }
+  };
   return {
     load() {
-      let text: string;
-      try {
-        text = readFileSync(path, 'utf8');
-      } catch {
-        return undefined;
-      }
-      const v = Number(text.trim());
-      return Number.isSafeInteger(v) && v >= 0 ? v : undefined;
+      return read()?.value;
     },
-    save(iat) {
-      const tmp = `${path}.tmp`;
-      const fd = openSync(tmp, 'w', 0o600);
+    async save(iat) {
+      let fh;
       try {
-        writeSync(fd, `${iat}\n`);
-        fsyncSync(fd);
-      } finally {
-        closeSync(fd);
+        fh = await open(path, 'r+');
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+        return create(iat);
       }
-      renameSync(tmp, path);
+      try {
+        next ??= 1 - (read()?.slot ?? 1);
+        await fh.write(slot(iat), 0, SLOT, next * SLOT);
+        next = 1 - next;
+        await fh.datasync();
+      } finally {
+        await fh.close();
+      }
     },
   };
 }
@@ -56,7 +105,7 @@ export function memoryWatermark(initial?: number): WatermarkStore & { value: num
   return {
     value: initial,
     load() { return this.value; },
-    save(iat) { this.value = iat; },
+    async save(iat) { this.value = iat; },
   };
 }
 
@@ -66,6 +115,8 @@ export class RestartFloor {
   /** True when no watermark was available (store missing or empty). */
   readonly lost: boolean;
   #saved: number;
+  #wanted: number;
+  #pending: Promise<void> = Promise.resolve();
   readonly #store: WatermarkStore | undefined;
 
   constructor(opts: { startSeconds: number; skewSeconds: number; store?: WatermarkStore }) {
@@ -74,6 +125,7 @@ export class RestartFloor {
     this.lost = w === undefined;
     this.notBefore = w === undefined ? opts.startSeconds + opts.skewSeconds : w + 1;
     this.#saved = w ?? -1;
+    this.#wanted = this.#saved;
   }
 
   /** Throws iat_stale if iat is below the floor. */
@@ -81,11 +133,29 @@ export class RestartFloor {
     if (iat < this.notBefore) throw new ProtocolError('iat_stale', 'iat precedes the node restart');
   }
 
-  /** Record an accepted iat; persists the watermark when it grows. */
-  accepted(iat: number): void {
-    if (iat > this.#saved) {
-      this.#store?.save(iat);
-      this.#saved = iat;
-    }
+  /**
+   * Record an accepted iat. When it exceeds the watermark, the returned promise
+   * resolves once a watermark at least that high is durable: the caller acts on
+   * the envelope only then. Saves run one at a time; accepts that arrive while one
+   * is in flight share the next.
+   */
+  accepted(iat: number): Promise<void> | undefined {
+    if (this.#store === undefined || iat <= this.#saved) return undefined;
+    if (iat <= this.#wanted) return this.#pending;
+    this.#wanted = iat;
+    const store = this.#store;
+    this.#pending = this.#pending.catch(() => undefined).then(async () => {
+      const v = this.#wanted;
+      if (v <= this.#saved) return;
+      try {
+        await store.save(v);
+      } catch (err) {
+        // Not durable: the envelopes waiting on it are refused, and the next accept tries again.
+        this.#wanted = this.#saved;
+        throw new ProtocolError('internal', `replay watermark not saved: ${(err as Error).message}`, { cause: err });
+      }
+      this.#saved = Math.max(this.#saved, v);
+    });
+    return this.#pending;
   }
 }

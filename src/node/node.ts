@@ -87,7 +87,7 @@ export class RollbackNode implements EnvelopeSink {
     const watermark = fileWatermark(join(c.dataDir, 'watermark'));
     // A brand-new node (empty log) has accepted nothing that could be replayed to it; any other
     // node without its watermark refuses what was issued before its restart (plus skew).
-    if (this.#store.length === 0 && watermark.load() === undefined) watermark.save(0);
+    if (this.#store.length === 0 && watermark.load() === undefined) await watermark.save(0);
     const floor = new RestartFloor({ startSeconds: Math.floor(now / 1000), skewSeconds: c.limits.skewSeconds, store: watermark });
     this.#intake = new Intake({
       self: c.id,
@@ -153,7 +153,7 @@ export class RollbackNode implements EnvelopeSink {
     // until an operator clears it. The floor is saved at once so the loss is reported once.
     if (floor.lost && this.#store.length > 0 && !this.#core.degraded) {
       await this.#apply({ type: 'security', degraded: true });
-      watermark.save(floor.notBefore - 1);
+      await watermark.save(floor.notBefore - 1);
       this.log.warn({ watermark: join(c.dataDir, 'watermark'), notBefore: floor.notBefore }, 'replay watermark lost: security state degraded until an operator clears it');
     }
     if (this.#core.degraded) this.log.warn('security state degraded: members are held, failure signals from peers are refused');

@@ -96,26 +96,67 @@ t.test('restart floor', async (t) => {
   const store = memoryWatermark();
   const f = new RestartFloor({ startSeconds: NOW, skewSeconds: 30, store });
   t.equal(f.lost, true);
-  f.accepted(NOW + 31);
+  await f.accepted(NOW + 31);
   t.equal(store.value, NOW + 31);
-  f.accepted(NOW + 31);
-  f.accepted(NOW + 30);
+  t.equal(f.accepted(NOW + 31), undefined, 'nothing to wait for once durable');
+  t.equal(f.accepted(NOW + 30), undefined);
   t.equal(store.value, NOW + 31, 'only grows');
   const g = new RestartFloor({ startSeconds: NOW + 100, skewSeconds: 30, store });
   t.equal(g.lost, false);
   t.equal(g.notBefore, NOW + 32, 'after restart: iat must exceed the watermark');
 
+  // Accepts arriving while a save is in flight wait for a save that covers them; one save at a time.
+  const saves: { iat: number; done: () => void }[] = [];
+  const slow = { load: () => undefined, save: (iat: number) => new Promise<void>((done) => saves.push({ iat, done })) };
+  const h = new RestartFloor({ startSeconds: NOW, skewSeconds: 30, store: slow });
+  let first = false;
+  let second = false;
+  void h.accepted(NOW + 1)!.then(() => { first = true; });
+  const p2 = h.accepted(NOW + 2)!.then(() => { second = true; });
+  t.equal(h.accepted(NOW + 2), h.accepted(NOW + 1), 'the same pending save');
+  await new Promise((r) => setImmediate(r));
+  t.same(saves.map((x) => x.iat), [NOW + 2], 'one save, of the highest iat asked for');
+  t.notOk(first || second, 'nobody proceeds before the watermark is durable');
+  saves[0]!.done();
+  await p2;
+  t.ok(first && second);
+
+  // A failed save refuses the envelopes waiting on it (internal), and the next accept saves again.
+  let fail = true;
+  const flaky = memoryWatermark();
+  const k = new RestartFloor({ startSeconds: NOW, skewSeconds: 30, store: { load: () => undefined, save: async (iat) => { if (fail) throw new Error('disk'); flaky.value = iat; } } });
+  await t.rejects(k.accepted(NOW + 5)!, { code: 'internal' });
+  fail = false;
+  await k.accepted(NOW + 5);
+  t.equal(flaky.value, NOW + 5, 'saved on the next try');
+
   const dir = mkdtempSync(join(tmpdir(), 'marp-floor-'));
   const path = join(dir, 'replay-watermark');
   const fw = fileWatermark(path);
   t.equal(fw.load(), undefined);
-  fw.save(NOW);
-  t.equal(readFileSync(path, 'utf8'), `${NOW}\n`);
+  await fw.save(NOW);
+  t.equal(readFileSync(path).length, 64, 'two 32-octet slots');
   t.equal(fileWatermark(path).load(), NOW);
+  await fw.save(NOW + 7);
+  await fw.save(NOW + 9);
+  t.equal(fileWatermark(path).load(), NOW + 9, 'slots written alternately; the highest valid one counts');
+  // A torn write damages one slot: the other still holds the previous value.
+  const bytes = readFileSync(path);
+  bytes.write('0000', 8, 'latin1'); // slot 0 holds NOW + 9
+  writeFileSync(path, bytes);
+  t.equal(fileWatermark(path).load(), NOW + 7, 'a damaged slot is ignored');
+  // After a restart the first save goes to the slot that does not hold the highest value.
+  const again = fileWatermark(path);
+  await again.save(NOW + 11);
+  const b2 = readFileSync(path);
+  b2.write('0000', 8, 'latin1');
+  writeFileSync(path, b2);
+  t.equal(fileWatermark(path).load(), NOW + 7, 'the save after the restart went to the damaged slot, not over NOW + 7');
   writeFileSync(path, 'garbage');
   t.equal(fw.load(), undefined, 'unreadable watermark counts as lost');
   writeFileSync(path, '-5');
   t.equal(fw.load(), undefined);
+  await t.rejects(fileWatermark(join(dir, 'missing', 'w')).save(NOW), 'a directory that does not exist: the save fails');
 });
 
 // covers: req-envelope-replay
