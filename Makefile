@@ -7,7 +7,7 @@ DRAFT := draft/draft-marp-agent-rollback-00.xml
 # or older than package.json / package-lock.json.
 DEPS_STAMP := node_modules/.package-lock.json
 
-.PHONY: install system-deps build typecheck test draft demo bench clean requirements mutation
+.PHONY: install system-deps build typecheck test draft demo bench clean requirements mutation exhaustive
 
 $(DEPS_STAMP): package.json package-lock.json
 	npm ci
@@ -51,6 +51,11 @@ requirements: $(DEPS_STAMP)
 # `make test`. PARTS="pipeline core-rules" for a quicker subset.
 mutation: $(DEPS_STAMP)
 	scripts/mutation.sh $(PARTS)
+
+# Exhaustive exploration with every fault for every family, the diamond's late
+# deadlines included (about 590,000 states, 10-20 minutes); `make test` runs the rest.
+exhaustive: $(DEPS_STAMP)
+	MARP_EXHAUSTIVE_FULL=1 MARP_EXHAUSTIVE_STATS=1 node --import tsx test/core/exhaustive.test.ts
 
 clean:
 	rm -rf dist coverage .tap

@@ -182,8 +182,8 @@ function explore(make: () => World, check: (w: World) => void): { states: number
 const e = (agent: string, seqs = 3) => ({ agent, exec: agent.toLowerCase(), seqs });
 const d = (c: string, cseq: number, p: string, pseq: number) => ({ consumer: [c, c.toLowerCase()] as [string, string], cseq, producer: [p, p.toLowerCase()] as [string, string], pseq });
 
-// `late`: also explore a deadline passing with messages in flight. For the diamond that is about
-// 270,000 states (8 minutes on one core), so only with MARP_EXHAUSTIVE_FULL=1 (make exhaustive).
+// `late`: also explore a deadline passing with messages in flight. For the diamond that is
+// 591,012 states (19 minutes on a shared core), so only with MARP_EXHAUSTIVE_FULL=1 (make exhaustive).
 const full = process.env['MARP_EXHAUSTIVE_FULL'] === '1';
 const families: { name: string; late: boolean; g: Graph; failures: Failure[] }[] = [
   { name: 'chain of 4', late: true, g: { execs: [e('A'), e('B'), e('C'), e('D')], deps: [d('B', 2, 'A', 2), d('C', 2, 'B', 2), d('D', 1, 'C', 2)] }, failures: [{ f: ['A', 'a'], seq: 1, set: 's1' }] },
