@@ -284,15 +284,16 @@ export class Core {
   } | undefined {
     const m = this.#members.get(setKey(set))?.get(execution);
     if (!m) return undefined;
-    return deepFreeze(structuredClone({
+    // Built from copies (no structuredClone: the node asks for it on every agent result).
+    return deepFreeze({
       state: m.state, status: m.status, target: { checkpoint: m.target.id, seq: m.target.seq }, root: m.root,
-      restored: m.restored, reason: m.reason,
+      restored: m.restored && { ...m.restored }, reason: m.reason,
       children: [...m.children.values()].map((c) => ({ agent: c.agent, execution: c.execution, asked: c.asked, final: c.final })),
-      escalated: m.escalated,
+      escalated: m.escalated.map((e) => ({ ...e })),
       parents: m.parents.map((p) => ({
         agent: p.agent, execution: p.execution, primary: p.primary, reports: p.rev, sent: p.sent, delivered: p.delivered.size,
       })),
-    }));
+    });
   }
 
   /** Every member held at this node: [set, execution]. */
