@@ -2,24 +2,41 @@
 # Mutation testing (StrykerJS, tap runner) of the envelope pipeline and the core,
 # as two runs so each finishes and reports on its own; incremental between runs.
 # Writes interop-tests/report/mutation.md. Not part of `make test` (slow).
+# STRYKER_CONCURRENCY (default 2) sets Stryker's --concurrency; use 1 to leave a core free.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 parts=("${@:-envelope core}")
+concurrency="${STRYKER_CONCURRENCY:-2}"
+line() { grep -n "$1" src/core/core.ts | head -1 | cut -d: -f1; }
 for part in ${parts[@]}; do
   case "$part" in
     envelope) mutate='src/envelope/*.ts,!src/envelope/index.ts' ;;
     core) mutate='src/core/*.ts,!src/core/simulator.ts,!src/core/index.ts,!src/core/types.ts' ;;
     # Smaller parts for a quick run on a busy machine.
     pipeline) mutate='src/envelope/intake.ts,src/envelope/header.ts,src/envelope/compact.ts,src/envelope/json.ts' ;;
+    envelope-rest) mutate='src/envelope/*.ts,!src/envelope/index.ts,!src/envelope/intake.ts,!src/envelope/header.ts,!src/envelope/compact.ts,!src/envelope/json.ts' ;;
     core-rules) mutate='src/core/taint.ts,src/core/member.ts,src/core/rollback-set.ts' ;;
+    core-small) mutate='src/core/checkpoint.ts,src/core/dependency.ts,src/core/record.ts,src/core/transition-table.ts' ;;
+    # src/core/core.ts in three ranges: local inputs (up to #onResult), the agent's answers
+    # and timers (#onResult up to #onEnvelope), and publishing the outcome (#applyOutcome to the end).
+    core-local)
+      to=$(( $(line '^  #onResult(') - 1 ))
+      mutate="src/core/core.ts:1-${to}" ;;
+    core-answers)
+      from=$(line '^  #onResult(')
+      to=$(( $(line '^  #onEnvelope(') - 1 ))
+      mutate="src/core/core.ts:${from}-${to}" ;;
+    core-publish)
+      from=$(line '^  #applyOutcome(')
+      mutate="src/core/core.ts:${from}-$(wc -l < src/core/core.ts)" ;;
     # The core's handlers of peer envelopes (authorisation, report consistency, digests, cancel, outcome).
     core-peer)
-      from=$(grep -n '^  #onEnvelope(' src/core/core.ts | cut -d: -f1)
-      to=$(( $(grep -n '^  #applyOutcome(' src/core/core.ts | cut -d: -f1) - 1 ))
+      from=$(line '^  #onEnvelope(')
+      to=$(( $(line '^  #applyOutcome(') - 1 ))
       mutate="src/core/core.ts:${from}-${to}" ;;
     *) echo "unknown part $part" >&2; exit 2 ;;
   esac
-  npx --no-install stryker run --mutate "$mutate" --incrementalFile "reports/stryker-incremental-$part.json"
+  npx --no-install stryker run --concurrency "$concurrency" --mutate "$mutate" --incrementalFile "reports/stryker-incremental-$part.json"
   cp reports/mutation/mutation.json "reports/mutation/$part.json"
 done
 node --import tsx scripts/mutation-report.ts
