@@ -65,14 +65,15 @@ export function prefer(set: SetRef, a: AckPayload, b: AckPayload): boolean {
 
 /**
  * Member entries for a record (draft "Aggregation"), one per (agent, member),
- * in first-received order of their acks, then those known only from gaps. A parent that listed the member in "missing" and holds
- * no final ack of it names the entry (its request may have asked for an
- * earlier target than any ack shows). Otherwise the preferred ack, never one
- * "satisfied" by this set: that only points at the member's answer to its
- * primary parent, and without that answer the member is "unresponsive" as
- * observed by the initiator; so is a member whose pointer names an earlier
- * target than its preferred ack (the answer for that target was lost). `root`: the initiator's member and the dependents
- * it has no final ack from itself; its own entry is included only as a gap.
+ * in first-received order of their acks, then those known only from gaps.
+ * A parent that listed the member in "missing" and holds no final ack of it
+ * names the entry (its request may have asked for an earlier target than any
+ * ack shows). Otherwise the preferred ack, never one "satisfied" by this set:
+ * that only points at the member's answer to its primary parent, and without
+ * that answer the member is "unresponsive" as observed by the initiator; so
+ * is a member whose pointer names an earlier target than its preferred ack
+ * (the answer for that target was lost). `root`: the initiator's member and
+ * the dependents it has no final ack from; its own entry appears only as a gap.
  */
 export function aggregateEntries(
   set: SetRef,
