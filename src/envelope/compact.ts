@@ -9,6 +9,8 @@ import { ProtocolError } from '../errors.js';
 export interface CompactParts {
   /** ASCII bytes of `header.payload`, the JWS Signing Input (RFC 7515 §5.1). */
   readonly signingInput: Buffer;
+  /** The header part as received (base64url). */
+  readonly encodedHeader: string;
   readonly header: Buffer;
   readonly payload: Buffer;
   readonly signature: Buffer;
@@ -52,5 +54,5 @@ export function parseCompact(input: unknown): CompactParts {
   const header = decodeBase64url(h, 'header');
   const payload = decodeBase64url(p, 'payload');
   const signature = decodeBase64url(s, 'signature');
-  return { signingInput: Buffer.from(input.slice(0, b), 'latin1'), header, payload, signature };
+  return { signingInput: Buffer.from(input.slice(0, b), 'latin1'), encodedHeader: h, header, payload, signature };
 }

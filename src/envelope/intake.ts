@@ -11,7 +11,7 @@ import { verify as cryptoVerify, type KeyObject } from 'node:crypto';
 import { ProtocolError, type ErrorCode } from '../errors.js';
 import { PROTOCOL_VERSION } from '../version.js';
 import { parseCompact } from './compact.js';
-import { checkAlg, checkTyp, parseHeader } from './header.js';
+import { checkAlg, checkTyp, parseHeader, type ProtectedHeader } from './header.js';
 import { parseJsonObject } from './json.js';
 import { EMBEDDED, type EnvelopeKind, type Kind, type StatementKind } from './kinds.js';
 import type { RateLimiter } from './rate-limit.js';
@@ -86,6 +86,24 @@ interface Verified {
 }
 
 /**
+ * Parsed protected headers by their encoded form: a peer sends the same few
+ * headers (one per kid and typ) over and over. Parsing is a pure function of
+ * the bytes, so only headers that parsed are kept, frozen; the table is
+ * bounded and starts over when full.
+ */
+const headers = new Map<string, ProtectedHeader>();
+const MAX_CACHED_HEADERS = 1024;
+function cachedHeader(encoded: string, bytes: Buffer): ProtectedHeader {
+  let h = headers.get(encoded);
+  if (h === undefined) {
+    h = Object.freeze(parseHeader(bytes));
+    if (headers.size >= MAX_CACHED_HEADERS) headers.clear();
+    headers.set(encoded, h);
+  }
+  return h;
+}
+
+/**
  * Steps shared by envelopes and statements: syntax, header, alg, typ, kid,
  * pinned alg, signature (with `afterSignature` hook), payload, v, schema, iss.
  */
@@ -98,7 +116,7 @@ async function verifyJws(
   afterSignature?: (key: TrustedKey) => void,
 ): Promise<Verified> {
   const parts = parseCompact(input);
-  const header = parseHeader(parts.header);
+  const header = cachedHeader(parts.encodedHeader, parts.header);
   const alg = checkAlg(header.alg);
   const kind = checkTyp(header.typ, expected);
   const key = trust.key(header.kid);

@@ -143,3 +143,20 @@ t.test('a refusal names the jti only once the signature verified', async (t) => 
   await t.rejects(w.intake.accept(forged), { code: 'signature_invalid', jti: null }, 'unverified: no jti');
   await t.rejects(w.intake.accept('a.b.c'), { code: 'malformed', jti: null });
 });
+
+// covers: req-intake-order
+t.test('parsed headers are reused by their encoded form, in a bounded table; refusals are not cached', async (t) => {
+  const w = world();
+  const e = sealEnvelope(w.alice.signer, 'dependency', 'bob', depBody, { iat: NOW }).compact;
+  const [, payload, sig] = e.split('.');
+  const b64 = (o: object): string => Buffer.from(JSON.stringify(o)).toString('base64url');
+  // More distinct headers than the table holds: each still parsed and judged on its own.
+  for (let i = 0; i < 1100; i++) {
+    await t.rejects(w.intake.accept(`${b64({ alg: 'ES256', typ: 'rollback-dependency+jwt', kid: `k${i}` })}.${payload}.${sig}`), { code: 'kid_unknown' });
+  }
+  const bad = `${b64({ alg: 'ES256', typ: 'rollback-dependency+jwt', kid: 'k', crit: ['x'] })}.${payload}.${sig}`;
+  for (let i = 0; i < 2; i++) await t.rejects(w.intake.accept(bad), { code: 'header_invalid' }, 'a refused header is refused every time');
+  t.equal((await w.intake.accept(e)).peer, 'alice', 'a good header after the table started over');
+  const again = sealEnvelope(w.alice.signer, 'dependency', 'bob', depBody, { iat: NOW });
+  t.equal((await w.intake.accept(again.compact)).jti, again.jti, 'and again from the table');
+});
