@@ -41,7 +41,26 @@ t.test('a request from another execution of the same agent is another parent: sa
     'the new parent A/a2 gets satisfied by this set at once');
   t.same(fx.filter((e) => e.type === 'directive'), [], 'nothing runs again');
   const done = C.handle({ type: 'result', set: S1, execution: 'c', status: 'restored', restored: { checkpoint: 'c-k1', digest: C.execution('c')!.get('c-k1')!.digest } }, sim.now);
-  t.match(reportAcks(done).map((r) => r[0].parent), [{ agent: 'A', execution: 'a' }], 'the final goes to the primary parent only');
+  t.same(reportAcks(done).map((r) => `${r[0].parent.agent}/${r[0].parent.execution}:${r[0].status}`), ['A/a:rolled_back'], 'the final goes to the primary parent only');
+});
+
+// covers: req-satisfied
+t.test('a request from another agent\'s execution of the same name is another parent too', async (t) => {
+  const g: Graph = {
+    execs: [{ agent: 'A', exec: 'a', seqs: 1 }, { agent: 'E', exec: 'a', seqs: 1 }, { agent: 'C', exec: 'c', seqs: 2 }],
+    deps: [
+      { consumer: ['C', 'c'], cseq: 1, producer: ['A', 'a'], pseq: 1 },
+      { consumer: ['C', 'c'], cseq: 2, producer: ['E', 'a'], pseq: 1 },
+    ],
+  };
+  const sim = new Simulator({ seed: 1, behaviour: (a) => (a === 'C' ? 'silent' : 'ok') });
+  build(sim, g);
+  fail(sim);
+  sim.run({ until: sim.now + 50 });
+  const C = sim.nodes.get('C')!.core;
+  const fx = C.handle(sim.envelope('E', 'C', 'request', request({ execution: 'a', checkpoint: 'a-k1', seq: 1 }, 'c')), sim.now);
+  t.match(reportAcks(fx), [[{ status: 'satisfied', by: S1, parent: { agent: 'E', execution: 'a' } }]], 'E/a gets satisfied by this set at once');
+  t.same(sends(fx).map((e) => e.to), ['E']);
 });
 
 // covers: req-held-interim
@@ -190,6 +209,8 @@ t.test('report consistency: each violation is refused with statement_invalid and
     const x = ack('C', 'c', { agent: 'A', execution: 'a' });
     refused(t, A, sim.envelope('C', 'A', 'report', { set: S1, member: 'c', acks: [x] }), 'no_dependency', now);
   });
+  t.test('no acks and no statements', async (t) => refused(t, A, { ...(report([]) as any), statements: [] }, 'statement_invalid', now));
+  t.test('statements missing', async (t) => refused(t, A, { ...(good as any), statements: undefined }, 'statement_invalid', now));
   t.test('a satisfied ack with by, and total 0, are accepted', async (t) => {
     const fx = A.handle(report([bAck({ status: 'satisfied', restored: undefined, by: { initiator: 'X', id: 'x' } })], { total: 0 }), now);
     t.ok(fx.length > 0);
@@ -367,6 +388,15 @@ t.test('reordered reports at the initiator: a superseded held ack changes no ent
   t.same(A.handle(report([own, cHeld], { total: 1 }), now), [], 'the held report again: no effect');
 });
 
+// covers: req-idempotent req-held-interim
+t.test('a repeated interim held report while the initiator still waits for others changes nothing', async (t) => {
+  const { A, bAck, report } = rootWithChild();
+  const held = report([bAck({ status: 'held', restored: undefined, policy: { mode: 'held' } })]);
+  t.ok(A.handle(held, 100).length > 0, 'the held ack answers for now');
+  t.same(A.handle(report([bAck({ status: 'held', restored: undefined, policy: { mode: 'held' } })]), 100), [], 'the same held ack again: no effect');
+  t.same(A.handle(held, 100), [], 'the same report again: no effect');
+});
+
 // covers: req-followup req-record-pages
 t.test('a follow-up goes to the child agents whose subtree holds its entries; a satisfied-by-this-set pointer is not such a subtree', async (t) => {
   const g: Graph = {
@@ -461,4 +491,56 @@ t.test('outcome envelopes: the record statement must be present and be the one t
   const other = A.sign('rollback-record+jwt', { ...decodeCompact(rec).payload, iat: 1 });
   refused(t, B, { ...env, statements: [{ compact: other, payload: decodeCompact(other).payload }] } as unknown as Input, 'statement_invalid', sim.now);
   t.ok(B.handle(env, sim.now).length > 0, 'the record itself is applied');
+});
+
+// covers: req-hard-overlap
+t.test('overlap: a member collecting under S1 covers S2 whatever its own result was', async (t) => {
+  const g: Graph = {
+    execs: [{ agent: 'A', exec: 'a', seqs: 1 }, { agent: 'B', exec: 'b', seqs: 1 }, { agent: 'C', exec: 'c', seqs: 2 }, { agent: 'D', exec: 'd', seqs: 1 }],
+    deps: [
+      { consumer: ['C', 'c'], cseq: 1, producer: ['A', 'a'], pseq: 1 },
+      { consumer: ['C', 'c'], cseq: 2, producer: ['B', 'b'], pseq: 1 },
+      { consumer: ['D', 'd'], cseq: 1, producer: ['C', 'c'], pseq: 1 },
+    ],
+  };
+  const sim = new Simulator({ seed: 9, behaviour: (a) => (a === 'C' ? 'fail' : 'ok') });
+  build(sim, g);
+  sim.partitioned.add('D');
+  fail(sim);
+  sim.run({ until: sim.now + 100 });
+  const C = sim.nodes.get('C')!;
+  t.match(C.core.member(S1, 'c'), { state: 'collecting', status: 'failed' });
+  const directives = C.directives.length;
+  const fx = C.core.handle(sim.envelope('B', 'C', 'request', {
+    set: { initiator: 'B', id: 's2' }, cause: { agent: 'B', execution: 'b', class: 'eval_failure', at: 0 }, member: 'c',
+    producer: { execution: 'b', checkpoint: 'b-k1', seq: 1 }, hops: 4, budget: 1000,
+  }), sim.now);
+  t.match(reportAcks(fx), [[{ status: 'satisfied', by: S1 }]], 'collecting under S1: satisfied by S1');
+  t.equal(C.directives.length, directives, 'nothing runs again');
+});
+
+// covers: req-primary-parent req-report-content
+t.test('a late final travels up to the primary parent only, not to a parent answered with satisfied', async (t) => {
+  const g: Graph = {
+    execs: [{ agent: 'A', exec: 'a', seqs: 1 }, { agent: 'A', exec: 'a2', seqs: 1 }, { agent: 'B', exec: 'b', seqs: 1 }, { agent: 'C', exec: 'c', seqs: 1 }],
+    deps: [
+      { consumer: ['B', 'b'], cseq: 1, producer: ['A', 'a'], pseq: 1 },
+      { consumer: ['B', 'b'], cseq: 1, producer: ['A', 'a2'], pseq: 1 },
+      { consumer: ['C', 'c'], cseq: 1, producer: ['B', 'b'], pseq: 1 },
+    ],
+  };
+  const sim = new Simulator({ seed: 6, policy: (a) => (a === 'C' ? 'held' : 'automatic') });
+  build(sim, g);
+  fail(sim);
+  sim.run({ until: sim.now + 100 });
+  const B = sim.nodes.get('B')!;
+  t.match(B.core.member(S1, 'b'), { state: /^(reported|closed)$/, status: 'rolled_back' }, 'B reported with C held');
+  const fx = B.core.handle(sim.envelope('A', 'B', 'request', request({ execution: 'a2', checkpoint: 'a2-k1', seq: 1 }, 'b')), sim.now);
+  t.match(reportAcks(fx), [[{ status: 'satisfied', parent: { execution: 'a2' } }]], 'A/a2 answered at once');
+  const before = sends(B.effects, 'report').length;
+  sim.input('C', { type: 'decision', set: S1, execution: 'c', decision: 'confirm', by: 'op' });
+  sim.run({ until: sim.now + 100 });
+  const late = reportAcks(sends(B.effects, 'report').slice(before));
+  t.ok(late.length > 0, 'C\'s final travels up');
+  t.same(late.map((r) => `${r[0].parent.execution}:${r.slice(1).map((a) => a.status).join(',')}`), ['a:rolled_back'], 'to A/a, the primary parent, only');
 });
