@@ -519,7 +519,7 @@ t.test('overlap: a member collecting under S1 covers S2 whatever its own result 
   t.equal(C.directives.length, directives, 'nothing runs again');
 });
 
-// covers: req-primary-parent req-report-content
+// covers: req-satisfied req-report-content
 t.test('a late final travels up to the primary parent only, not to a parent answered with satisfied', async (t) => {
   const g: Graph = {
     execs: [{ agent: 'A', exec: 'a', seqs: 1 }, { agent: 'A', exec: 'a2', seqs: 1 }, { agent: 'B', exec: 'b', seqs: 1 }, { agent: 'C', exec: 'c', seqs: 1 }],
