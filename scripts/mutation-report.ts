@@ -88,6 +88,7 @@ if (existsSync(DIR)) {
     }
   }
 }
+// Surviving mutants judged equivalent, with reasons (kept by hand).
 const NOTES = join(ROOT, 'interop-tests/report/mutation-notes.md');
 const notes = existsSync(NOTES) ? readFileSync(NOTES, 'utf8').trim().split('\n') : [];
 
@@ -126,7 +127,8 @@ const md = [
   'without simulator, index, types; pipeline = intake, header, compact, json; envelope-rest = the other files of',
   'src/envelope; core-rules = taint, member, rollback-set; core-small = checkpoint, dependency, record, transition-table;',
   'src/core/core.ts in line ranges: core-local = up to #onResult, core-answers = #onResult up to #onEnvelope,',
-  'core-peer = #onEnvelope up to #applyOutcome, core-publish = #applyOutcome to the end). Parts that mutate the same file',
+  'core-peer = #onEnvelope up to #applyOutcome, core-publish = #applyOutcome to the end; core-lines = any range, a rerun',
+  'after new tests). Parts that mutate the same file',
   'are merged mutant by mutant; a file that only some ranges mutated counts only those lines.',
   '',
   '## Per folder',

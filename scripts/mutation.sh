@@ -29,6 +29,11 @@ for part in ${parts[@]}; do
     core-publish)
       from=$(line '^  #applyOutcome(')
       mutate="src/core/core.ts:${from}-$(wc -l < src/core/core.ts)" ;;
+    # Any line range of src/core/core.ts (CORE_LINES=from-to), e.g. to re-check survivors after new
+    # tests; starts from core-local's incremental results when it has none of its own.
+    core-lines)
+      mutate="src/core/core.ts:${CORE_LINES:?CORE_LINES=from-to}"
+      [ -f reports/stryker-incremental-core-lines.json ] || cp reports/stryker-incremental-core-local.json reports/stryker-incremental-core-lines.json 2>/dev/null || true ;;
     # The core's handlers of peer envelopes (authorisation, report consistency, digests, cancel, outcome).
     core-peer)
       from=$(line '^  #onEnvelope(')
