@@ -106,7 +106,7 @@ t.test('hints: none invented for a checkpoint declared without hints, none sent 
     t.notOk('by' in a, 'not satisfied: no by');
     t.equal(a.status, 'rolled_back');
   }
-  t.equal(decodeCompact(sends(sim2.nodes.get('C')!.effects, 'report')[0]!.body.acks[0]).header.typ, 'rollback-ack+jwt');
+  t.equal(decodeCompact((sends(sim2.nodes.get('C')!.effects, 'report')[0]!.body.acks as string[])[0]!).header.typ, 'rollback-ack+jwt');
 });
 
 // covers: req-ack-restored req-restored-digest
@@ -193,7 +193,7 @@ t.test('a member satisfied by another set is not fenced by its own set', async (
   t.notOk(sim.nodes.get('C')!.effects.some((e) => e.type === 'fence' && e.set.initiator === 'B'), 'no fence effect for S2');
 });
 
-// covers: req-open
+// covers: req-request-check
 t.test('two executions of one node in one set are two members', async (t) => {
   const sim = new Simulator({ seed: 1 });
   build(sim, {
