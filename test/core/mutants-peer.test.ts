@@ -544,3 +544,37 @@ t.test('a late final travels up to the primary parent only, not to a parent answ
   t.ok(late.length > 0, 'C\'s final travels up');
   t.same(late.map((r) => `${r[0].parent.execution}:${r.slice(1).map((a) => a.status).join(',')}`), ['a:rolled_back'], 'to A/a, the primary parent, only');
 });
+
+// covers: req-followup
+t.test('a follow-up about a member reaches the child whose subtree holds its answer satisfied by another set', async (t) => {
+  const g: Graph = {
+    execs: [{ agent: 'A', exec: 'a', seqs: 1 }, { agent: 'B', exec: 'b', seqs: 1 }, { agent: 'E', exec: 'e', seqs: 1 }, { agent: 'X', exec: 'x', seqs: 2 }],
+    deps: [
+      { consumer: ['B', 'b'], cseq: 1, producer: ['A', 'a'], pseq: 1 },
+      { consumer: ['E', 'e'], cseq: 1, producer: ['A', 'a'], pseq: 1 },
+    ],
+  };
+  const sim = new Simulator({ seed: 4 });
+  build(sim, g);
+  for (const x of ['B', 'E', 'X']) sim.partitioned.add(x);
+  fail(sim);
+  sim.run({ until: sim.now + 50 });
+  const A = sim.nodes.get('A')!.core;
+  const sign = (agent: string, exec: string, parent: { agent: string; execution: string }, seq: number, o: Record<string, unknown>) =>
+    sim.nodes.get(agent)!.sign('rollback-ack+jwt', { v: 1, iss: agent, iat: 0, set: S1, member: exec, parent, target: { checkpoint: `${exec}-k${seq}`, seq }, ...o });
+  const fin = (agent: string, exec: string, parent: { agent: string; execution: string }, seq = 1) => sign(agent, exec, parent, seq, {
+    status: 'rolled_back', restored: { checkpoint: `${exec}-k${seq}`, seq, digest: sim.nodes.get(agent)!.core.execution(exec)!.get(`${exec}-k${seq}`)!.digest },
+  });
+  const toA = { agent: 'A', execution: 'a' };
+  const now = sim.now;
+  A.handle(sim.envelope('B', 'A', 'report', { set: S1, member: 'b', acks: [fin('B', 'b', toA), sign('X', 'x', { agent: 'B', execution: 'b' }, 2, { status: 'satisfied', by: { initiator: 'Q', id: 'q' } })], total: 1 }), now);
+  const eOwn = fin('E', 'e', toA);
+  A.handle(sim.envelope('E', 'A', 'report', { set: S1, member: 'e', acks: [eOwn] }), now);
+  t.equal(A.records().length, 1, 'recorded');
+  t.match(A.rollbackSet(S1)!.entries.find((e) => e.agent === 'X'), { status: 'satisfied' });
+  // X's final with an earlier target reaches A through E: X's entry changes in a follow-up.
+  const late = A.handle(sim.envelope('E', 'A', 'report', { set: S1, member: 'e', acks: [eOwn, fin('X', 'x', { agent: 'E', execution: 'e' }, 1)], total: 1 }), now);
+  t.equal(A.records().length, 2, 'a follow-up');
+  t.same((decodeCompact(A.records()[1]!.compact).payload as any).members.map((e: any) => `${e.agent}:${e.status}`), ['X:rolled_back']);
+  t.same(sends(late, 'outcome').map((e) => e.to).sort(), ['B', 'E'], 'to E and to B, whose subtree holds X\'s answer to it');
+});
