@@ -233,3 +233,26 @@ t.test('a confirmed held member asked for an earlier target goes back to its ope
   t.same(fx.filter((e) => e.type === 'directive'), []);
   t.equal(c.directives.length, directives);
 });
+
+// covers: req-deadline-relative req-compensation-order
+t.test('timers: one fired before its instant does nothing; waiting ends a hop margin before the deadline with the compensation', async (t) => {
+  const sim = new Simulator({ seed: 1, config: { hopMarginMs: 300 } });
+  build(sim, { ...chain, execs: chain.execs.map((e) => (e.agent === 'B' ? { ...e, rev: { 2: 'compensable' as const, 3: 'compensable' as const } } : e)) });
+  sim.partitioned.add('C');
+  fail(sim);
+  sim.run({ until: sim.now + 50 });
+  const b = sim.nodes.get('B')!;
+  t.match(b.core.member(S1, 'b'), { state: 'waiting' });
+  const timers = [...b.timers].filter(([id]) => id.includes('"b"') || id.endsWith('|b'));
+  const wait = timers.find(([id]) => id.startsWith('wait|'))!;
+  const deadline = timers.find(([id]) => id.startsWith('deadline|'))!;
+  t.ok(wait && deadline, 'wait and deadline timers armed');
+  t.equal(wait[1], deadline[1] - 300, 'the wait ends a hop margin before the deadline');
+  const before = b.core.snapshot();
+  t.same(b.core.handle({ type: 'timer', id: wait[0] }, wait[1] - 1), [], 'early: nothing');
+  t.equal(b.core.snapshot(), before);
+  const fx = b.core.handle({ type: 'timer', id: wait[0] }, wait[1]);
+  t.match(fx.filter((e) => e.type === 'directive'), [{ execution: 'b', action: 'compensate' }], 'compensation runs without the silent dependent');
+  t.match(b.core.member(S1, 'b'), { state: 'rolling_back' });
+  t.same(b.core.handle({ type: 'timer', id: wait[0] }, wait[1] + 1), [], 'a timer fires once');
+});
