@@ -15,6 +15,9 @@ for part in ${parts[@]}; do
     # Smaller parts for a quick run on a busy machine.
     pipeline) mutate='src/envelope/intake.ts,src/envelope/header.ts,src/envelope/compact.ts,src/envelope/json.ts' ;;
     envelope-rest) mutate='src/envelope/*.ts,!src/envelope/index.ts,!src/envelope/intake.ts,!src/envelope/header.ts,!src/envelope/compact.ts,!src/envelope/json.ts' ;;
+    # envelope-rest in two: replay protection and signing (envelope-seal), trust and limits (envelope-trust).
+    envelope-seal) mutate='src/envelope/replay-cache.ts,src/envelope/seal.ts,src/envelope/sign.ts,src/envelope/kinds.ts,src/envelope/frames.ts' ;;
+    envelope-trust) mutate='src/envelope/trust-store.ts,src/envelope/restart-floor.ts,src/envelope/rate-limit.ts,src/envelope/schemas.ts,src/envelope/sync-signer.ts,src/envelope/keygen.ts' ;;
     core-rules) mutate='src/core/taint.ts,src/core/member.ts,src/core/rollback-set.ts' ;;
     core-small) mutate='src/core/checkpoint.ts,src/core/dependency.ts,src/core/record.ts,src/core/transition-table.ts' ;;
     # src/core/core.ts in three ranges: local inputs (up to #onResult), the agent's answers
