@@ -81,3 +81,29 @@ t.test('the cancellation statement: typ, issuer, set and the initiator\'s detail
   const auth2 = sends(sim2.input('A', { type: 'cancel', set: S1 }), 'cancel')[0]!.body.authority as string;
   t.notOk('detail' in decodeCompact(auth2).payload, 'no detail given: none');
 });
+
+// covers: req-cancel-effect
+t.test('a cancel goes on to every child that was asked, each its own envelope, and not to escalated children', async (t) => {
+  const g: Graph = {
+    execs: [{ agent: 'A', exec: 'a', seqs: 1 }, { agent: 'B', exec: 'b', seqs: 1 }, { agent: 'C', exec: 'c', seqs: 1 }, { agent: 'D', exec: 'd', seqs: 1 }],
+    deps: [
+      { consumer: ['B', 'b'], cseq: 1, producer: ['A', 'a'], pseq: 1 },
+      { consumer: ['C', 'c'], cseq: 1, producer: ['B', 'b'], pseq: 1 },
+      { consumer: ['D', 'd'], cseq: 1, producer: ['B', 'b'], pseq: 1 },
+    ],
+  };
+  for (const maxHops of [16, 1]) {
+    const sim = new Simulator({ seed: 1, config: { maxHops }, behaviour: () => 'silent' });
+    build(sim, g);
+    fail(sim);
+    sim.run({ until: sim.now + 50 });
+    const auth = sim.nodes.get('A')!.sign('rollback-cancellation+jwt', { v: 1, iss: 'A', iat: 0, set: S1 });
+    const fx = sim.nodes.get('B')!.core.handle(sim.envelope('A', 'B', 'cancel', { set: S1, member: 'b', authority: auth }), sim.now);
+    const c = sends(fx, 'cancel');
+    if (maxHops === 1) t.same(c, [], 'C and D escalated: no cancel');
+    else {
+      t.same(c.map((e) => e.to).sort(), ['C', 'D']);
+      t.equal(new Set(c.map((e) => e.key)).size, 2, 'two envelopes, retransmitted separately');
+    }
+  }
+});
