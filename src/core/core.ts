@@ -964,7 +964,7 @@ export class Core {
     if (!m || !child || !child.asked) throw new ProtocolError('no_dependency', 'this node never asked that member');
     // Parent-side digest check against the digests registered by dependency messages.
     for (const a of acks) {
-      if ((a.status === 'rolled_back' || a.status === 'compensated') && a.restored) {
+      if (a.restored) {
         const d = this.#deps.digestOf(a.iss, a.member, a.restored.checkpoint);
         if (d !== undefined && d !== a.restored.digest) throw new ProtocolError('digest_mismatch', `${a.iss}/${a.member} restored ${a.restored.digest}, registered ${d}`);
       }

@@ -223,12 +223,14 @@ t.test('reports: an escalated (never asked) child is refused; a compensated ack 
   t.equal(B.snapshot(), before, 'unchanged');
   // A (the parent of b) checks the digest of a compensated ack as well.
   const A = sim.nodes.get('A')!.core;
-  const bAck = (digest: string) => sim.nodes.get('B')!.sign('rollback-ack+jwt', {
-    v: 1, iss: 'B', iat: 0, set: S1, member: 'b', parent: { agent: 'A', execution: 'a' }, status: 'compensated',
+  const bAck = (digest: string, status = 'compensated') => sim.nodes.get('B')!.sign('rollback-ack+jwt', {
+    v: 1, iss: 'B', iat: 0, set: S1, member: 'b', parent: { agent: 'A', execution: 'a' }, status,
     target: { checkpoint: 'b-k1', seq: 1 }, restored: { checkpoint: 'b-k1', seq: 1, digest },
   });
   const beforeA = A.snapshot();
   t.throws(() => A.handle(sim.envelope('B', 'A', 'report', { set: S1, member: 'b', acks: [bAck(dg('lie'))] }), sim.now), { code: 'digest_mismatch' });
+  // So is any ack that names a restored state, compensation_required included.
+  t.throws(() => A.handle(sim.envelope('B', 'A', 'report', { set: S1, member: 'b', acks: [bAck(dg('lie'), 'compensation_required')] }), sim.now), { code: 'digest_mismatch' });
   t.equal(A.snapshot(), beforeA, 'unchanged');
   t.ok(A.handle(sim.envelope('B', 'A', 'report', { set: S1, member: 'b', acks: [bAck(B.execution('b')!.get('b-k1')!.digest)] }), sim.now).length > 0, 'the true digest is accepted');
 });
