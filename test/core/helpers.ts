@@ -76,3 +76,13 @@ export const chain: Graph = {
     { consumer: ['C', 'c'], cseq: 2, producer: ['B', 'b'], pseq: 2 },
   ],
 };
+
+/** A -> B -> {C, D}, one checkpoint each: an intermediate with two dependents. */
+export const fork: Graph = {
+  execs: [{ agent: 'A', exec: 'a', seqs: 1 }, { agent: 'B', exec: 'b', seqs: 1 }, { agent: 'C', exec: 'c', seqs: 1 }, { agent: 'D', exec: 'd', seqs: 1 }],
+  deps: [
+    { consumer: ['B', 'b'], cseq: 1, producer: ['A', 'a'], pseq: 1 },
+    { consumer: ['C', 'c'], cseq: 1, producer: ['B', 'b'], pseq: 1 },
+    { consumer: ['D', 'd'], cseq: 1, producer: ['B', 'b'], pseq: 1 },
+  ],
+};

@@ -2,7 +2,7 @@
 // (interop-tests/report/mutation.md).
 import t from 'tap';
 import { Simulator, decodeCompact, type Effect, type SendEffect } from '../../src/core/index.js';
-import { build, chain, refused, type Graph } from './helpers.js';
+import { build, chain, fork, refused, type Graph } from './helpers.js';
 
 const S1 = { initiator: 'A', id: 's1' };
 const sends = (fx: Effect[], kind?: string): SendEffect[] =>
@@ -84,14 +84,7 @@ t.test('the cancellation statement: typ, issuer, set and the initiator\'s detail
 
 // covers: req-cancel-effect
 t.test('a cancel goes on to every child that was asked, each its own envelope, and not to escalated children', async (t) => {
-  const g: Graph = {
-    execs: [{ agent: 'A', exec: 'a', seqs: 1 }, { agent: 'B', exec: 'b', seqs: 1 }, { agent: 'C', exec: 'c', seqs: 1 }, { agent: 'D', exec: 'd', seqs: 1 }],
-    deps: [
-      { consumer: ['B', 'b'], cseq: 1, producer: ['A', 'a'], pseq: 1 },
-      { consumer: ['C', 'c'], cseq: 1, producer: ['B', 'b'], pseq: 1 },
-      { consumer: ['D', 'd'], cseq: 1, producer: ['B', 'b'], pseq: 1 },
-    ],
-  };
+  const g = fork;
   for (const maxHops of [16, 1]) {
     const sim = new Simulator({ seed: 1, config: { maxHops }, behaviour: () => 'silent' });
     build(sim, g);

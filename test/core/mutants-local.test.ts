@@ -3,7 +3,7 @@
 // and their statements, refusals with their code and unchanged state, records.
 import t from 'tap';
 import { Simulator, decodeCompact, type Effect, type SendEffect } from '../../src/core/index.js';
-import { build, chain, dg, refused, type Graph } from './helpers.js';
+import { build, chain, dg, fork, refused, type Graph } from './helpers.js';
 
 const S1 = { initiator: 'A', id: 's1' };
 const sends = (fx: Effect[], kind?: string): SendEffect[] =>
@@ -19,14 +19,7 @@ const one: Graph = {
 
 // covers: req-held-interim req-report-content
 t.test('a held member\'s interim acks list no dependent as unresponsive: no deadline has passed', async (t) => {
-  const g: Graph = {
-    execs: [{ agent: 'A', exec: 'a', seqs: 1 }, { agent: 'B', exec: 'b', seqs: 1 }, { agent: 'C', exec: 'c', seqs: 1 }, { agent: 'D', exec: 'd', seqs: 1 }],
-    deps: [
-      { consumer: ['B', 'b'], cseq: 1, producer: ['A', 'a'], pseq: 1 },
-      { consumer: ['C', 'c'], cseq: 1, producer: ['B', 'b'], pseq: 1 },
-      { consumer: ['D', 'd'], cseq: 1, producer: ['B', 'b'], pseq: 1 },
-    ],
-  };
+  const g = fork;
   const sim = new Simulator({ seed: 8, policy: (a) => (a === 'B' ? 'held' : 'automatic') });
   build(sim, g);
   sim.partitioned.add('D');

@@ -4,7 +4,7 @@
 // state, records.
 import t from 'tap';
 import { Simulator, decodeCompact, type Core, type Input, type Effect, type SendEffect } from '../../src/core/index.js';
-import { build, refused, type Graph } from './helpers.js';
+import { build, fork, refused, type Graph } from './helpers.js';
 
 const S1 = { initiator: 'A', id: 's1' };
 const cause = { agent: 'A', execution: 'a', class: 'eval_failure', at: 0 };
@@ -149,14 +149,7 @@ t.test('an earlier target after the member reported (lease running, or expired):
 
 /** A -> B with B silent (rolling back): C and D, B's dependents, are cut off; reports to A are made by hand. */
 function rootWithChild() {
-  const g: Graph = {
-    execs: [{ agent: 'A', exec: 'a', seqs: 1 }, { agent: 'B', exec: 'b', seqs: 1 }, { agent: 'C', exec: 'c', seqs: 1 }, { agent: 'D', exec: 'd', seqs: 1 }],
-    deps: [
-      { consumer: ['B', 'b'], cseq: 1, producer: ['A', 'a'], pseq: 1 },
-      { consumer: ['C', 'c'], cseq: 1, producer: ['B', 'b'], pseq: 1 },
-      { consumer: ['D', 'd'], cseq: 1, producer: ['B', 'b'], pseq: 1 },
-    ],
-  };
+  const g = fork;
   const sim = new Simulator({ seed: 5, behaviour: (a) => (a === 'B' ? 'silent' : 'ok') });
   build(sim, g);
   sim.partitioned.add('C');
@@ -324,14 +317,7 @@ t.test('a late final split over several reports becomes one follow-up, once ever
 
 // covers: req-report-content
 t.test('a held member passes a dependent\'s final up in a new interim report; a dependent still silent is not called unresponsive', async (t) => {
-  const g: Graph = {
-    execs: [{ agent: 'A', exec: 'a', seqs: 1 }, { agent: 'B', exec: 'b', seqs: 1 }, { agent: 'C', exec: 'c', seqs: 1 }, { agent: 'D', exec: 'd', seqs: 1 }],
-    deps: [
-      { consumer: ['B', 'b'], cseq: 1, producer: ['A', 'a'], pseq: 1 },
-      { consumer: ['C', 'c'], cseq: 1, producer: ['B', 'b'], pseq: 1 },
-      { consumer: ['D', 'd'], cseq: 1, producer: ['B', 'b'], pseq: 1 },
-    ],
-  };
+  const g = fork;
   const sim = new Simulator({ seed: 8, policy: (a) => (a === 'B' ? 'held' : 'automatic') });
   build(sim, g);
   sim.partitioned.add('D');
