@@ -7,6 +7,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 parts=("${@:-envelope core}")
 concurrency="${STRYKER_CONCURRENCY:-2}"
+# STRYKER_TIMEOUT_MS (default 5000) is added to each mutant's measured test time before it counts as a
+# timeout: a mutant that makes a loop endless (replay-cache eviction) then costs seconds, not 20.
+timeout="${STRYKER_TIMEOUT_MS:-5000}"
 line() { grep -n "$1" src/core/core.ts | head -1 | cut -d: -f1; }
 for part in ${parts[@]}; do
   case "$part" in
@@ -44,7 +47,7 @@ for part in ${parts[@]}; do
       mutate="src/core/core.ts:${from}-${to}" ;;
     *) echo "unknown part $part" >&2; exit 2 ;;
   esac
-  npx --no-install stryker run --concurrency "$concurrency" --mutate "$mutate" --incrementalFile "reports/stryker-incremental-$part.json"
+  npx --no-install stryker run --concurrency "$concurrency" --timeoutMS "$timeout" --mutate "$mutate" --incrementalFile "reports/stryker-incremental-$part.json"
   cp reports/mutation/mutation.json "reports/mutation/$part.json"
 done
 node --import tsx scripts/mutation-report.ts
