@@ -5,14 +5,10 @@
  * the agent face, so an attack can show that a refusal changed nothing.
  */
 import { randomBytes } from 'node:crypto';
-import type { Test } from 'tap';
 import { readFileSync } from 'node:fs';
 import WebSocket from 'ws';
 import { createSigner, sealEnvelope, sealStatement, type EnvelopeKind, type PrivateJwk, type Signer, type StatementKind } from '../../src/envelope/index.js';
-import { relative } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { record, scenario, until, type Mesh, type ScenarioMeta } from '../harness/index.js';
-import { ROOT } from '../harness/adapter.js';
+import { scenario, until, type Mesh } from '../harness/index.js';
 
 export const ENVELOPE_PATH = '/rollback/v1/envelope';
 export const LINK_PATH = '/rollback/v1/link';
@@ -86,25 +82,5 @@ export async function waitMember(mesh: Mesh, id: string, pred: (m: Awaited<Retur
   return until(async () => (await members(mesh, id)).find(pred), ms, `${id}: ${what}`);
 }
 
-/**
- * An attack is a scenario in the conformance report (sections = the draft
- * anchors it checks). With meta.todo (a known bug) the body still runs: the
- * assertions that show the bug pass `bug` as their extra argument (tap
- * skips the body of a todo subtest, which would hide the evidence), and the
- * report records "todo".
- */
-export function attack(t: Test, url: string, mesh: () => Mesh | undefined, meta: ScenarioMeta,
-  fn: (t: Test, bug: { todo?: string }) => Promise<void>): Promise<unknown> {
-  if (!meta.todo) return scenario(t as never, url, mesh, meta, ((st: Test) => fn(st, {})) as never);
-  const bug = { todo: meta.todo };
-  return t.test(meta.title, async (st: Test) => {
-    const t0 = Date.now();
-    await fn(st, bug);
-    const m = mesh();
-    record({
-      file: relative(ROOT, fileURLToPath(url)), scenario: meta.id, title: meta.title, result: 'todo', durationMs: Date.now() - t0,
-      sections: meta.sections, implementation: m?.adapter.name ?? 'unknown', transport: m?.transport ?? 'http', network: 'loopback',
-      notes: [meta.notes, `known bug: ${meta.todo}`].filter(Boolean).join('; '), at: new Date().toISOString(),
-    });
-  });
-}
+/** An attack is a scenario in the conformance report (sections = the draft anchors it checks). */
+export const attack = scenario;

@@ -24,7 +24,8 @@ export interface Entry {
   at: string;
 }
 
-export const REPORT_DIR = join(ROOT, 'interop-tests/report');
+/** MARP_REPORT_DIR moves the report elsewhere (the harness's own tests). */
+export const REPORT_DIR = process.env['MARP_REPORT_DIR'] ?? join(ROOT, 'interop-tests/report');
 const PARTS = join(REPORT_DIR, 'parts');
 const mine = new Map<string, Entry[]>();
 

@@ -2,6 +2,11 @@
  * A scenario is a tap subtest that records its result, duration and the
  * draft anchors it checks in the conformance report. Node output is shown
  * when a scenario fails.
+ *
+ * With meta.todo (a known bug of the implementation under test) the body still
+ * runs: the assertions that show the bug pass `bug` as their extra argument, so
+ * tap counts them as todo (a subtest marked todo would not run at all and hide
+ * the evidence). Any other failing assertion still fails the scenario.
  */
 import { relative } from 'node:path';
 import type { Test } from 'tap';
@@ -16,19 +21,21 @@ export interface ScenarioMeta {
   title: string;
   /** Draft anchors (section or requirement ids) the scenario checks. */
   sections: string[];
-  /** Known implementation bug: run, report as "todo", keep CI green (tap todo). */
+  /** Known implementation bug: run, mark the assertions that show it, report "todo". */
   todo?: string;
   notes?: string;
 }
 
 type T = Test;
 
-export function scenario(t: T, fileUrl: string, mesh: () => Mesh | undefined, meta: ScenarioMeta, fn: (t: T) => Promise<void>): Promise<unknown> {
+export function scenario(t: T, fileUrl: string, mesh: () => Mesh | undefined, meta: ScenarioMeta,
+  fn: (t: T, bug: { todo?: string }) => Promise<void>): Promise<unknown> {
   const file = relative(ROOT, fileURLToPath(fileUrl));
-  return t.test(meta.title, meta.todo ? { todo: meta.todo } : {}, async (st) => {
+  const bug = meta.todo ? { todo: meta.todo } : {};
+  return t.test(meta.title, async (st) => {
     const t0 = Date.now();
     try {
-      await fn(st);
+      await fn(st, bug);
     } catch (err) {
       st.fail(`scenario threw: ${err instanceof Error ? err.stack ?? err.message : String(err)}`);
     }
@@ -39,7 +46,7 @@ export function scenario(t: T, fileUrl: string, mesh: () => Mesh | undefined, me
     }
     record({
       file, scenario: meta.id, title: meta.title,
-      result: passed ? 'pass' : meta.todo ? 'todo' : 'fail',
+      result: !passed ? 'fail' : meta.todo ? 'todo' : 'pass',
       durationMs: Date.now() - t0, sections: meta.sections,
       implementation: m?.adapter.name ?? 'unknown', transport: m?.transport ?? 'http', network: 'loopback',
       ...(meta.notes || meta.todo ? { notes: [meta.notes, meta.todo && `known bug: ${meta.todo}`].filter(Boolean).join('; ') } : {}),
