@@ -39,14 +39,15 @@ const envelopeSet: ReadonlySet<string> = new Set(ENVELOPE_KINDS);
 const statementSet: ReadonlySet<string> = new Set(STATEMENT_KINDS);
 const algSet: ReadonlySet<string> = new Set(ALGORITHMS);
 
+// Set.has is false for anything that is not one of the strings: no typeof check needed.
 export function isEnvelopeKind(k: unknown): k is EnvelopeKind {
-  return typeof k === 'string' && envelopeSet.has(k);
+  return envelopeSet.has(k as string);
 }
 export function isStatementKind(k: unknown): k is StatementKind {
-  return typeof k === 'string' && statementSet.has(k);
+  return statementSet.has(k as string);
 }
 export function isAlg(a: unknown): a is Alg {
-  return typeof a === 'string' && algSet.has(a);
+  return algSet.has(a as string);
 }
 
 /**

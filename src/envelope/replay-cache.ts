@@ -31,8 +31,11 @@ export interface ReplayCacheOptions {
 
 const EMPTY_CAP = 1024; // initial slots per bucket (power of two)
 
-/** One bucket: an open-addressing set of 64-bit keys (hi, lo); (0, 0) = empty. */
-class Bucket {
+/**
+ * One bucket: an open-addressing set of 64-bit keys (hi, lo), linear probing;
+ * (0, 0) marks an empty slot, so it is never a key (see nonZero). Exported for tests.
+ */
+export class KeySet {
   slots: Uint32Array;
   mask: number;
   size = 0;
@@ -86,11 +89,18 @@ export function replayKey(iss: string, jti: string): [number, number] {
   const d = sha256(scratch.subarray(0, 2 + a + b));
   const hi = ((d[0]! << 24) | (d[1]! << 16) | (d[2]! << 8) | d[3]!) >>> 0;
   const lo = ((d[4]! << 24) | (d[5]! << 16) | (d[6]! << 8) | d[7]!) >>> 0;
+  return nonZero(hi, lo);
+}
+
+/** (0, 0) marks an empty slot of a KeySet: the one digest prefix that maps to it is moved to (0, 1). */
+export function nonZero(hi: number, lo: number): [number, number] {
   return hi === 0 && lo === 0 ? [0, 1] : [hi, lo];
 }
 
 export interface ReplayStats {
   readonly entries: number;
+  /** Peers with live entries. */
+  readonly peers: number;
   readonly buckets: number;
   /** Bytes held by the key tables. */
   readonly tableBytes: number;
@@ -102,7 +112,7 @@ export class ReplayCache {
   readonly bucketSeconds: number;
   readonly quotaPerPeer: number;
   readonly maxEntries: number;
-  readonly #buckets = new Map<number, Bucket>();
+  readonly #buckets = new Map<number, KeySet>();
   readonly #perPeer = new Map<string, number>();
   #entries = 0;
   #expiredAt = Number.NEGATIVE_INFINITY;
@@ -154,7 +164,7 @@ export class ReplayCache {
     const index = Math.floor(iat / this.bucketSeconds);
     let bucket = this.#buckets.get(index);
     if (!bucket) {
-      bucket = new Bucket();
+      bucket = new KeySet();
       this.#buckets.set(index, bucket);
     }
     bucket.add(hi, lo);
@@ -171,6 +181,6 @@ export class ReplayCache {
   stats(): ReplayStats {
     let tableBytes = 0;
     for (const b of this.#buckets.values()) tableBytes += b.slots.byteLength;
-    return { entries: this.#entries, buckets: this.#buckets.size, tableBytes };
+    return { entries: this.#entries, peers: this.#perPeer.size, buckets: this.#buckets.size, tableBytes };
   }
 }

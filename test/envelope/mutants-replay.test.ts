@@ -1,0 +1,78 @@
+// Replay cache, error frames and sealing: edges found by mutation testing
+// (interop-tests/report/mutation.md). The key table is tested with chosen keys,
+// since SHA-256 prefixes cannot be steered into collisions.
+import t from 'tap';
+import { KeySet, nonZero, ReplayCache, replayKey } from '../../src/envelope/replay-cache.js';
+import { errorFrame, problemOf } from '../../src/envelope/frames.js';
+import { createSigner, sealEnvelope, type PrivateJwk } from '../../src/envelope/index.js';
+import { ProtocolError } from '../../src/errors.js';
+import { generateKeyPairSync } from 'node:crypto';
+
+const SLOTS = 1024; // initial slots of a KeySet
+
+// covers: req-envelope-replay
+t.test('key set: halves are compared together, probing passes keys with a zero half, growth keeps every key', async (t) => {
+  const s = new KeySet();
+  // (0, 5) and (1, 4) start probing at the same slot (lo ^ hi = 5).
+  s.add(0, 5);
+  s.add(1, 4);
+  s.add(7, 0);
+  for (const [hi, lo] of [[0, 5], [1, 4], [7, 0]] as const) t.ok(s.has(hi, lo), `has (${hi}, ${lo})`);
+  for (const [hi, lo] of [[0, 4], [1, 5], [7, 1], [0, 7], [2, 4], [5, 0]] as const) t.notOk(s.has(hi, lo), `not (${hi}, ${lo}): one half equal is not enough`);
+  // Fill to the growth threshold (3/4): the table doubles on the insert that would pass it.
+  let n = 3;
+  for (let k = 100; n < (SLOTS * 3) / 4; k++, n++) s.add(k, k * 7 + 1);
+  t.equal(s.slots.length, SLOTS * 2, `${n} keys: not grown`);
+  s.add(0, 99_999);
+  t.equal(s.slots.length, SLOTS * 4, `${n + 1} keys: grown to twice the slots`);
+  for (const [hi, lo] of [[0, 5], [1, 4], [7, 0], [0, 99_999]] as const) t.ok(s.has(hi, lo), `(${hi}, ${lo}) kept through growth`);
+  for (let k = 100; k < 100 + n - 3; k++) if (!s.has(k, k * 7 + 1)) t.fail(`key ${k} lost in growth`);
+  t.notOk(s.has(101, 100 * 7 + 1), 'halves of neighbouring keys are not mixed up by growth');
+});
+
+t.test('replay key: (0, 0) is never a key; long and non-ASCII input is hashed whole', async (t) => {
+  t.same(nonZero(0, 0), [0, 1]);
+  t.same(nonZero(0, 5), [0, 5]);
+  t.same(nonZero(5, 0), [5, 0]);
+  t.same(nonZero(3, 4), [3, 4]);
+  // Longer than the initial scratch buffer, differing only at the end.
+  const long = 'j'.repeat(3000);
+  t.notSame(replayKey('alice', `${long}a`), replayKey('alice', `${long}b`), 'the last character of a 3,001-character jti counts');
+  t.notSame(replayKey(`${'ü'.repeat(700)}a`, 'x'), replayKey(`${'ü'.repeat(700)}b`, 'x'), 'multi-byte iss hashed whole');
+  const k = replayKey('alice', 'jti-1');
+  replayKey('bob', 'z'.repeat(500));
+  t.same(replayKey('alice', 'jti-1'), k, 'no bytes of an earlier, longer input leak into the key');
+});
+
+// covers: req-envelope-replay
+t.test('replay cache: expiry forgets peers whose entries all expired; errors and options say what is wrong', async (t) => {
+  const c = new ReplayCache({ windowSeconds: 10, skewSeconds: 0, bucketSeconds: 1 });
+  c.checkAndInsert('alice', 'alice', 'a1', 1000, 1000);
+  c.checkAndInsert('bob', 'bob', 'b1', 1005, 1005);
+  t.equal(c.stats().peers, 2);
+  c.expire(1012);
+  t.equal(c.count('alice'), 0);
+  t.equal(c.stats().peers, 1, 'alice held no live entry and is forgotten');
+  t.throws(() => c.checkAndInsert('bob', 'bob', 'b1', 1005, 1012), { code: 'replayed', message: /already accepted/ });
+  const q = new ReplayCache({ quotaPerPeer: 1 });
+  q.checkAndInsert('p', 'p', 'x', 1000, 1000);
+  t.throws(() => q.checkAndInsert('p', 'p', 'y', 1000, 1000), { code: 'replay_quota', message: /quota/ });
+  t.throws(() => new ReplayCache({ windowSeconds: 0 }), { name: 'RangeError', message: 'windowSeconds out of range' });
+  t.throws(() => new ReplayCache({ skewSeconds: -1 }), { message: 'skewSeconds out of range' });
+});
+
+t.test('error details are cut at 1,024 characters, not before', async (t) => {
+  const at = 'x'.repeat(1024);
+  t.equal(errorFrame(new ProtocolError('malformed', at), null).detail, at);
+  t.equal(errorFrame(new ProtocolError('malformed', `${at}y`), null).detail, at);
+  t.equal(problemOf(new ProtocolError('malformed', `${at}yz`)).body.detail, at);
+});
+
+t.test('seal: default iat is now, in seconds; a reserved claim in the body is named', async (t) => {
+  const { privateKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
+  const signer = createSigner('alice', { ...(privateKey.export({ format: 'jwk' }) as Record<string, string>), kid: 'k', alg: 'ES256' } as PrivateJwk);
+  const before = Math.floor(Date.now() / 1000);
+  const { iat } = sealEnvelope(signer, 'dependency', 'bob', {});
+  t.ok(iat >= before && iat <= Math.floor(Date.now() / 1000), `iat ${iat} is the current second`);
+  t.throws(() => sealEnvelope(signer, 'dependency', 'bob', { jti: 'x' }), { message: 'body must not set the claim jti' });
+});
