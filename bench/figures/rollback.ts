@@ -54,7 +54,8 @@ export function minimumMessages(ms: Member[], pages: string[][] = []): { request
   return { requests: edges.length, reports: edges.length, outcomes, pages: Math.max(pages.length, 1), total: 2 * edges.length + outcomes };
 }
 
-async function build(c: Cluster, ms: Member[]): Promise<void> {
+/** Declare the shape's executions, checkpoints and dependencies on the cluster (set-up, not timed). */
+export async function build(c: Cluster, ms: Member[]): Promise<void> {
   const node = (m: Member): NodeHandle => c.nodes[m.node]!;
   await pool(ms, 48, async (m) => {
     await node(m).client.execution(m.id);

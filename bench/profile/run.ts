@@ -7,8 +7,8 @@
  *   SHAPE=tree|chain N=1000 RUNS=12 TRANSPORT=http|ws node --import tsx bench/profile/run.ts
  */
 import { readFileSync } from 'node:fs';
-import { Cluster, DIGEST, pool, type NodeHandle } from '../lib/cluster.js';
-import { chain, tree, type Member } from '../figures/rollback.js';
+import { Cluster } from '../lib/cluster.js';
+import { build, chain, tree, type Member } from '../figures/rollback.js';
 
 const env = process.env;
 const transport = (env['TRANSPORT'] ?? 'http') as 'http' | 'ws';
@@ -27,15 +27,7 @@ process.stdout.write(`node pids ${c.nodes.map((n) => n.child.pid).join(',')}\n`)
 try {
   for (let r = 0; r < runs; r++) {
     const ms = shape(`p${r}`);
-    const node = (m: Member): NodeHandle => c.nodes[m.node]!;
-    await pool(ms, 48, async (m) => {
-      await node(m).client.execution(m.id);
-      await node(m).client.checkpoint(m.id, { checkpoint: `${m.id}-k1`, seq: 1, digest: DIGEST, reversibility: 'reversible' });
-    });
-    await pool(ms.filter((m) => m.parent !== undefined), 48, async (m) => {
-      const p = ms[m.parent!]!;
-      await node(m).client.consumed(m.id, { agent: node(p).name, execution: p.id, checkpoint: `${p.id}-k1`, seq: 1 });
-    });
+    await build(c, ms);
     await c.quiesce(200);
     const cpu0 = c.nodes.reduce((a, n) => a + ticks(n.child.pid!), 0);
     const t0 = Date.now();
