@@ -3,10 +3,14 @@
 // since SHA-256 prefixes cannot be steered into collisions.
 import t from 'tap';
 import { KeySet, nonZero, ReplayCache, replayKey } from '../../src/envelope/replay-cache.js';
+import { RestartFloor, fileWatermark } from '../../src/envelope/restart-floor.js';
 import { errorFrame, problemOf } from '../../src/envelope/frames.js';
 import { createSigner, sealEnvelope, type PrivateJwk } from '../../src/envelope/index.js';
 import { ProtocolError } from '../../src/errors.js';
-import { generateKeyPairSync } from 'node:crypto';
+import { createHash, generateKeyPairSync } from 'node:crypto';
+import { mkdtempSync, readdirSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 
 const SLOTS = 1024; // initial slots of a KeySet
 
@@ -75,4 +79,58 @@ t.test('seal: default iat is now, in seconds; a reserved claim in the body is na
   const { iat } = sealEnvelope(signer, 'dependency', 'bob', {});
   t.ok(iat >= before && iat <= Math.floor(Date.now() / 1000), `iat ${iat} is the current second`);
   t.throws(() => sealEnvelope(signer, 'dependency', 'bob', { jti: 'x' }), { message: 'body must not set the claim jti' });
+});
+
+/** The watermark file as fileWatermark writes it: two 32-octet slots "<15 digits> <15 hex of SHA-256>\n". */
+const slotText = (v: number): string => {
+  const digits = String(v).padStart(15, '0');
+  return `${digits} ${createHash('sha256').update(digits).digest('hex').slice(0, 15)}\n`;
+};
+const openFds = (): number => readdirSync('/proc/self/fd').length;
+
+// covers: req-envelope-replay
+t.test('watermark file: the highest slot with a valid checksum wins, wherever it is', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'marp-floor-'));
+  const path = join(dir, 'w');
+  writeFileSync(path, slotText(100) + slotText(200));
+  t.equal(fileWatermark(path).load(), 200, 'highest in slot 1');
+  writeFileSync(path, slotText(200) + slotText(100));
+  t.equal(fileWatermark(path).load(), 200, 'highest in slot 0');
+  // A digit changed to a higher value but the checksum left: the slot is not trusted.
+  writeFileSync(path, slotText(100) + slotText(200).replace(/^0/, '9'));
+  t.equal(fileWatermark(path).load(), 100, 'a slot whose checksum does not match is ignored, even if higher');
+  // Both slots unreadable but the file there: the next save still lands and is read back.
+  writeFileSync(path, 'x'.repeat(64));
+  const w = fileWatermark(path);
+  t.equal(w.load(), undefined);
+  await w.save(300);
+  t.equal(fileWatermark(path).load(), 300);
+  await w.save(400);
+  t.equal(fileWatermark(path).load(), 400);
+});
+
+t.test('watermark saves close every file they open', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'marp-floor-'));
+  const before = openFds();
+  for (let i = 0; i < 10; i++) {
+    const w = fileWatermark(join(dir, `w${i}`));
+    await w.save(1000 + i); // creates the file (temp file, rename, directory fsync)
+    await w.save(2000 + i); // updates a slot in place
+  }
+  t.equal(openFds(), before, 'no descriptor left open');
+});
+
+t.test('restart floor: one pending save per watermark; refusals say why', async (t) => {
+  const saves: (() => void)[] = [];
+  const h = new RestartFloor({ startSeconds: 1000, skewSeconds: 30, store: { load: () => undefined, save: () => new Promise<void>((done) => saves.push(done)) } });
+  const p = h.accepted(2000);
+  t.equal(h.accepted(2000), p, 'the same iat again waits on the same save');
+  await new Promise((r) => setImmediate(r));
+  t.equal(saves.length, 1, 'one save');
+  saves.shift()!();
+  await p;
+  t.throws(() => h.check(1029), { code: 'iat_stale', message: 'iat precedes the node restart' });
+  const cause = new Error('disk full');
+  const k = new RestartFloor({ startSeconds: 1000, skewSeconds: 30, store: { load: () => undefined, save: async () => { throw cause; } } });
+  await t.rejects(k.accepted(2000)!, { code: 'internal', message: 'replay watermark not saved: disk full', cause });
 });

@@ -51,3 +51,27 @@ t.test('intake defaults', async (t) => {
   t.equal(intake.skewSeconds, 30);
   t.ok(await intake.accept(sealEnvelope(w.alice.signer, 'dependency', 'bob', depBody).compact), 'real clock');
 });
+
+// The detail of schema_invalid tells a peer's operator which member broke which rule.
+t.test('schema_invalid names the kind, the member and the rule', async (t) => {
+  const message = (kind: Parameters<typeof schemas.validate>[0], p: unknown): string => {
+    try {
+      schemas.validate(kind, p);
+      return 'ok';
+    } catch (e) {
+      return (e as ProtocolError).message;
+    }
+  };
+  const base = { v: 1, iss: 'alice', aud: 'bob', iat: 1, jti: 'abcdefghijklmnop' };
+  const cause = { agent: 'a', execution: 'e', class: 'eval_failure', at: 1 };
+  const req = { ...base, set: { initiator: 'a', id: 's' }, member: 'm', producer: { execution: 'p', checkpoint: 'k', seq: 1 }, hops: 1, budget: 1000, cause };
+  const ack = { v: 1, iss: 'c', iat: 1, set: { initiator: 'a', id: 's' }, member: 'm', parent: { agent: 'b', execution: 'p' },
+    status: 'failed', target: { checkpoint: 'k', seq: 1 } };
+  t.equal(message('dependency', { ...base, ...depBody, x: 1 }), 'dependency: must NOT have additional properties');
+  t.equal(message('request', { ...req, cause: { ...cause, at: 'x' } }), 'request/cause/at: must be integer');
+  t.equal(message('request', { ...req, cause: { ...cause, detail: '€'.repeat(400) } }), 'request: cause.detail longer than 1024 octets');
+  t.equal(message('ack', { ...ack, detail: 'é'.repeat(513) }), 'ack: detail longer than 1024 octets');
+  t.equal(message('ack', { ...ack, reason: 'é'.repeat(33) }), 'ack: reason longer than 64 octets');
+  t.equal(message('ack', { ...ack, policy: { mode: 'held', decided_by: 'é'.repeat(128) } }), 'ack: policy.decided_by longer than 255 octets');
+  t.equal(message('ack', { ...ack, detail: 'é'.repeat(512) }), 'ok', '1,024 octets exactly');
+});

@@ -81,3 +81,59 @@ t.test('invalid configurations', async (t) => {
   t.equal(field({ peers: [peer({}, [a.pub, { ...a2.pub, kid: a.pub.kid }])] }), 'peers.0.jwks.keys.1.kid', 'kid repeats within a peer');
   t.equal(field({ peers: [peer(), { id: 'carol', jwks: { keys: [{ ...c.pub, kid: a.pub.kid }] } }] }), 'peers.1.jwks.keys.0.kid', 'kid repeats across peers');
 });
+
+// An operator reads these messages to fix a trust configuration: each names the field and the rule.
+t.test('invalid configurations: the message names the field and the rule', async (t) => {
+  const message = (cfg: unknown): string => {
+    try {
+      new TrustStore(cfg as never);
+      return 'ok';
+    } catch (e) {
+      if (!(e instanceof TrustConfigError)) throw e;
+      return e.message;
+    }
+  };
+  const k0 = 'peers.0.jwks.keys.0';
+  const cases: [unknown, string][] = [
+    [null, 'peers: must be an array'],
+    [{ peers: {} }, 'peers: must be an array'],
+    [{ peers: [null] }, 'peers.0.id: not a valid agent id'],
+    [{ peers: [{ jwks: { keys: [a.pub] } }] }, 'peers.0.id: not a valid agent id'],
+    [{ peers: [peer(), peer()] }, 'peers.1.id: duplicate peer alice'],
+    [{ peers: [peer({ url: 7 as never })] }, 'peers.0.url: must be a string'],
+    [{ peers: [peer({ jwks: null as never })] }, 'peers.0.jwks: must be a JWKS with at least one key'],
+    [{ peers: [peer({ jwks: { keys: {} } as never })] }, 'peers.0.jwks: must be a JWKS with at least one key'],
+    [{ peers: [peer({ retired: 'x' as never })] }, 'peers.0.retired: must be an array of kids'],
+    [{ peers: [peer({ retired: ['nope', 'nada'] })] }, 'peers.0.retired: names no key of this peer: nope, nada'],
+    [{ peers: [peer({}, [null])] }, `${k0}: not a JWK object`],
+    [{ peers: [peer({}, ['jwk'])] }, `${k0}: not a JWK object`],
+    [{ peers: [peer({}, [[]])] }, `${k0}: not a JWK object`],
+    [{ peers: [peer({}, [{ ...a.pub, kid: 7 }])] }, `${k0}.kid: kid must be a string of 1..128 characters`],
+    [{ peers: [peer({}, [{ ...a.pub, kid: 'k'.repeat(128) }])] }, 'ok'],
+    [{ peers: [peer({}, [{ ...a.pub, kid: 'k' }])] }, 'ok'],
+    [{ peers: [peer({}, [{ ...a.pub, alg: 'RS256' }])] }, `${k0}.alg: alg must be ES256 or Ed25519`],
+    [{ peers: [peer({}, [a.priv])] }, `${k0}.d: private key material in a trust store`],
+    [{ peers: [peer({}, [{ ...a.pub, use: 'enc' }])] }, `${k0}.use: use must be "sig"`],
+    [{ peers: [peer({}, [{ ...a.pub, key_ops: ['sign'] }])] }, `${k0}.key_ops: key_ops must include "verify"`],
+    [{ peers: [peer({}, [{ ...a.pub, kty: 'OKP' }])] }, `${k0}: ES256 needs an EC P-256 key with 32-byte x and y`],
+    [{ peers: [peer({}, [{ ...a.pub, x: 7 }])] }, `${k0}: ES256 needs an EC P-256 key with 32-byte x and y`],
+    [{ peers: [peer({}, [{ ...a.pub, x: '!'.repeat(43) }])] }, `${k0}: ES256 needs an EC P-256 key with 32-byte x and y`],
+    [{ peers: [peer({}, [{ ...a.pub, y: 'AAAA' }])] }, `${k0}: ES256 needs an EC P-256 key with 32-byte x and y`],
+    [{ peers: [peer({}, [{ ...c.pub, kty: 'EC' }])] }, `${k0}: Ed25519 needs an OKP Ed25519 key with a 32-byte x`],
+    [{ peers: [peer({}, [{ ...c.pub, crv: 'X25519' }])] }, `${k0}: Ed25519 needs an OKP Ed25519 key with a 32-byte x`],
+    [{ peers: [peer({}, [{ ...c.pub, x: 'A' }])] }, `${k0}: Ed25519 needs an OKP Ed25519 key with a 32-byte x`],
+    [{ peers: [peer({}, [a.pub, { ...a2.pub, kid: a.pub.kid }])] }, `peers.0.jwks.keys.1.kid: kid ${a.pub.kid} is not unique in the trust store`],
+  ];
+  for (const [cfg, want] of cases) t.equal(message(cfg), want, want);
+  t.match(message({ peers: [peer({}, [{ ...a.pub, y: a.pub.x === 'A'.repeat(43) ? 'B'.repeat(43) : 'A'.repeat(43) }])] }), /^peers\.0\.jwks\.keys\.0: key does not import: ./);
+});
+
+t.test('a peer without url has none; lookups of kids outside 1..128 characters find nothing', async (t) => {
+  const s = new TrustStore({ peers: [peer({}, [{ ...a.pub, kid: 'a' }]), { id: 'carol', url: 'http://carol', jwks: { keys: [{ ...c.pub, kid: 'k'.repeat(128) }] } }] });
+  t.notOk('url' in s.peer('alice')!, 'no url member');
+  t.equal(s.peer('carol')!.url, 'http://carol');
+  t.ok(s.key('k'.repeat(128)), 'a 128-character kid is found');
+  t.ok(s.key('a'), 'a one-character kid is found');
+  t.equal(s.key(''), undefined);
+  t.equal(s.key('k'.repeat(129)), undefined);
+});
