@@ -5,10 +5,10 @@ import t from 'tap';
 import { KeySet, nonZero, ReplayCache, replayKey } from '../../src/envelope/replay-cache.js';
 import { RestartFloor, fileWatermark } from '../../src/envelope/restart-floor.js';
 import { errorFrame, problemOf } from '../../src/envelope/frames.js';
-import { createSigner, sealEnvelope, type PrivateJwk } from '../../src/envelope/index.js';
+import { createSigner, keygen, RateLimiter, sealEnvelope, type PrivateJwk } from '../../src/envelope/index.js';
 import { ProtocolError } from '../../src/errors.js';
 import { createHash, generateKeyPairSync } from 'node:crypto';
-import { mkdtempSync, readdirSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
@@ -133,4 +133,47 @@ t.test('restart floor: one pending save per watermark; refusals say why', async 
   const cause = new Error('disk full');
   const k = new RestartFloor({ startSeconds: 1000, skewSeconds: 30, store: { load: () => undefined, save: async () => { throw cause; } } });
   await t.rejects(k.accepted(2000)!, { code: 'internal', message: 'replay watermark not saved: disk full', cause });
+});
+
+t.test('rate limiter: eviction drops idle (refilled) buckets first, then the oldest; limits are checked', async (t) => {
+  // rate 2/s, burst 4, two keys at most. b is created first, so "drop the oldest" would hit b.
+  const r = new RateLimiter({ ratePerSecond: 2, burst: 4, maxKeys: 2 });
+  for (let i = 0; i < 4; i++) r.take('b', 0); // b: empty
+  r.take('a', 0); // a: 3 left, full again after 500 ms
+  t.ok(r.take('c', 500), 'a third key');
+  t.equal(r.size, 2);
+  t.ok(r.take('b', 500), 'b kept its state: 1 token refilled');
+  t.notOk(r.take('b', 500), 'and no more (a recreated b would hold 4)');
+  // Below the bound nothing is evicted, idle or not.
+  const q = new RateLimiter({ ratePerSecond: 1, maxKeys: 3 });
+  q.take('x', 0);
+  q.take('y', 10_000);
+  t.equal(q.size, 2, 'an idle bucket stays while there is room');
+  t.throws(() => new RateLimiter({ ratePerSecond: 0 }), { name: 'RangeError', message: 'rate limit out of range' });
+  t.throws(() => new RateLimiter({ ratePerSecond: 1, burst: 0.5 }), RangeError);
+  t.throws(() => new RateLimiter({ ratePerSecond: 1, maxKeys: 0 }), RangeError);
+  t.doesNotThrow(() => new RateLimiter({ ratePerSecond: 1, burst: 1, maxKeys: 1 }), 'burst 1 and one key are allowed');
+  const one = new RateLimiter({ ratePerSecond: 1, burst: 1 });
+  one.check('k', 0);
+  t.throws(() => one.check('k', 0), { code: 'rate_limited', message: 'rate limit exceeded' });
+});
+
+t.test('signer and keygen: wrong keys are named, files are never overwritten unless forced', async (t) => {
+  const ec = generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey;
+  const p384 = generateKeyPairSync('ec', { namedCurve: 'P-384' }).privateKey;
+  const ed = generateKeyPairSync('ed25519').privateKey;
+  t.throws(() => createSigner('a', ec, { kid: '', alg: 'ES256' }), { message: 'signer needs a kid' });
+  t.throws(() => createSigner('a', ed, { kid: 'k', alg: 'ES256' }), { message: 'key type does not match alg ES256' });
+  t.throws(() => createSigner('a', p384, { kid: 'k', alg: 'ES256' }), { message: 'key type does not match alg ES256' });
+  t.throws(() => createSigner('a', ec, { kid: 'k', alg: 'Ed25519' }), { message: 'key type does not match alg Ed25519' });
+  await t.rejects(keygen({ alg: 'RS256' as never }), { name: 'TypeError', message: 'alg must be ES256 or Ed25519' });
+  const dir = mkdtempSync(join(tmpdir(), 'marp-keygen-'));
+  const pub = join(dir, 'only.jwks.json');
+  const k = await keygen({ publicPath: pub });
+  t.same(JSON.parse(readFileSync(pub, 'utf8')), k.publicJwks, 'a public key file alone');
+  await t.rejects(keygen({ publicPath: pub }), { code: 'EEXIST' }, 'an existing public key file is not overwritten');
+  await keygen({ publicPath: pub, force: true });
+  const priv = join(dir, 'only.private.jwk');
+  await keygen({ privatePath: priv });
+  t.ok(JSON.parse(readFileSync(priv, 'utf8')).d, 'a private key file alone');
 });
