@@ -53,7 +53,9 @@ export const defaultLimits: Limits = Object.freeze({
   fanoutLimit: 64,
   replayWindowSeconds: 300,
   skewSeconds: 30,
-  replayQuotaPerPeer: 100_000,
+  // A peer at its rate limit for a whole window plus skew: 1000 x 330 ids (~15 bytes each, ~5 MB).
+  // When not configured, the quota follows the configured rate, window and skew the same way.
+  replayQuotaPerPeer: 330_000,
   deadlineMs: 30_000,
   hopMarginMs: 2000,
   leaseGraceMs: 60_000,
@@ -171,7 +173,9 @@ export function parseConfig(raw: unknown, base: string): NodeConfig {
     fanoutLimit: l['fanout_limit'] ?? defaultLimits.fanoutLimit,
     replayWindowSeconds: l['replay_window_seconds'] ?? defaultLimits.replayWindowSeconds,
     skewSeconds: l['skew_seconds'] ?? defaultLimits.skewSeconds,
-    replayQuotaPerPeer: l['replay_quota_per_peer'] ?? defaultLimits.replayQuotaPerPeer,
+    // A smaller quota refuses a peer that keeps to its rate limit (replay_quota) once the window fills.
+    replayQuotaPerPeer: l['replay_quota_per_peer'] ?? (l['rate_per_peer'] ?? defaultLimits.ratePerPeer) *
+      ((l['replay_window_seconds'] ?? defaultLimits.replayWindowSeconds) + (l['skew_seconds'] ?? defaultLimits.skewSeconds)),
     deadlineMs: l['deadline_ms'] ?? defaultLimits.deadlineMs,
     hopMarginMs: l['hop_margin_ms'] ?? defaultLimits.hopMarginMs,
     leaseGraceMs: l['lease_grace_ms'] ?? defaultLimits.leaseGraceMs,

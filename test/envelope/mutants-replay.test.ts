@@ -5,7 +5,7 @@ import t from 'tap';
 import { KeySet, nonZero, ReplayCache, replayKey } from '../../src/envelope/replay-cache.js';
 import { RestartFloor, fileWatermark } from '../../src/envelope/restart-floor.js';
 import { errorFrame, problemOf } from '../../src/envelope/frames.js';
-import { createSigner, keygen, RateLimiter, sealEnvelope, type PrivateJwk } from '../../src/envelope/index.js';
+import { createSigner, keygen, RateLimiter, sealEnvelope, sealStatement, type PrivateJwk } from '../../src/envelope/index.js';
 import { ProtocolError } from '../../src/errors.js';
 import { createHash, generateKeyPairSync } from 'node:crypto';
 import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
@@ -77,7 +77,10 @@ t.test('seal: default iat is now, in seconds; a reserved claim in the body is na
   const signer = createSigner('alice', { ...(privateKey.export({ format: 'jwk' }) as Record<string, string>), kid: 'k', alg: 'ES256' } as PrivateJwk);
   const before = Math.floor(Date.now() / 1000);
   const { iat } = sealEnvelope(signer, 'dependency', 'bob', {});
-  t.ok(iat >= before && iat <= Math.floor(Date.now() / 1000), `iat ${iat} is the current second`);
+  const statementIat = (JSON.parse(Buffer.from(sealStatement(signer, 'ack', {}).split('.')[1]!, 'base64url').toString()) as { iat: number }).iat;
+  const after = Math.floor(Date.now() / 1000);
+  t.ok(iat >= before && iat <= after, `envelope iat ${iat} is the current second`);
+  t.ok(statementIat >= before && statementIat <= after, `statement iat ${statementIat} is the current second`);
   t.throws(() => sealEnvelope(signer, 'dependency', 'bob', { jti: 'x' }), { message: 'body must not set the claim jti' });
 });
 
@@ -137,19 +140,21 @@ t.test('restart floor: one pending save per watermark; refusals say why', async 
 
 t.test('rate limiter: eviction drops idle (refilled) buckets first, then the oldest; limits are checked', async (t) => {
   // rate 2/s, burst 4, two keys at most. b is created first, so "drop the oldest" would hit b.
+  const T = 1_000_000; // not 0: elapsed time is a difference of two clock readings
   const r = new RateLimiter({ ratePerSecond: 2, burst: 4, maxKeys: 2 });
-  for (let i = 0; i < 4; i++) r.take('b', 0); // b: empty
-  r.take('a', 0); // a: 3 left, full again after 500 ms
-  t.ok(r.take('c', 500), 'a third key');
+  for (let i = 0; i < 4; i++) r.take('b', T); // b: empty
+  r.take('a', T); // a: 3 left, full again after 500 ms
+  t.ok(r.take('c', T + 500), 'a third key');
   t.equal(r.size, 2);
-  t.ok(r.take('b', 500), 'b kept its state: 1 token refilled');
-  t.notOk(r.take('b', 500), 'and no more (a recreated b would hold 4)');
+  t.ok(r.take('b', T + 500), 'b kept its state: 1 token refilled');
+  t.notOk(r.take('b', T + 500), 'and no more (a recreated b would hold 4)');
   // Below the bound nothing is evicted, idle or not.
   const q = new RateLimiter({ ratePerSecond: 1, maxKeys: 3 });
   q.take('x', 0);
   q.take('y', 10_000);
   t.equal(q.size, 2, 'an idle bucket stays while there is room');
   t.throws(() => new RateLimiter({ ratePerSecond: 0 }), { name: 'RangeError', message: 'rate limit out of range' });
+  t.throws(() => new RateLimiter({ ratePerSecond: 0, burst: 5 }), RangeError, 'a zero rate even with a burst');
   t.throws(() => new RateLimiter({ ratePerSecond: 1, burst: 0.5 }), RangeError);
   t.throws(() => new RateLimiter({ ratePerSecond: 1, maxKeys: 0 }), RangeError);
   t.doesNotThrow(() => new RateLimiter({ ratePerSecond: 1, burst: 1, maxKeys: 1 }), 'burst 1 and one key are allowed');

@@ -121,6 +121,15 @@ t.test('partial limits fall back to the defaults per field', async (t) => {
   t.same(c.keys.retired, []);
 });
 
+t.test('the replay quota follows the peer rate limit over window and skew unless configured', async (t) => {
+  t.equal(defaultLimits.replayQuotaPerPeer, defaultLimits.ratePerPeer * (defaultLimits.replayWindowSeconds + defaultLimits.skewSeconds),
+    'the default quota holds a peer at the default rate for a whole window');
+  const q = (limits: Record<string, number>): number => parseConfig({ ...minimal(), limits }, '/base').limits.replayQuotaPerPeer;
+  t.equal(q({ rate_per_peer: 50 }), 50 * 330);
+  t.equal(q({ replay_window_seconds: 60, skew_seconds: 10 }), 1000 * 70);
+  t.equal(q({ rate_per_peer: 50, replay_quota_per_peer: 7 }), 7, 'an explicit quota wins');
+});
+
 t.test('defaultLimits is frozen', async (t) => {
   t.ok(Object.isFrozen(defaultLimits));
 });
