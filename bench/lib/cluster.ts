@@ -150,14 +150,16 @@ export class Cluster {
         signer: loadSigner(name, join(this.dir, `${name}.private.jwk`)), directives: 0,
       });
     }
+    for (const n of this.nodes) writeFileSync(n.config, this.#configText(n, false));
+    for (const n of this.nodes) n.child = this.launch(n);
+    await Promise.all(this.nodes.map((n) => waitReady(n.peerUrl)));
+    // The relays take ephemeral ports only once the nodes hold theirs: freePort() releases the port
+    // it found, and a relay listening first could be given a node's port (EADDRINUSE at its start).
     for (const n of this.nodes) {
       const r = new Relay(n.peerPort);
       await r.listen();
       this.#relays.push(r);
     }
-    for (const n of this.nodes) writeFileSync(n.config, this.#configText(n, false));
-    for (const n of this.nodes) n.child = this.launch(n);
-    await Promise.all(this.nodes.map((n) => waitReady(n.peerUrl)));
     for (const n of this.nodes) {
       n.client = new AgentClient({ url: n.agentUrl, token: n.token });
       const answer = this.#opts.answer ?? restoreAtOnce;
