@@ -167,20 +167,22 @@ export function parseConfig(raw: unknown, base: string): NodeConfig {
   const c = raw as Raw;
   const path = (p: string): string => (isAbsolute(p) ? p : resolve(base, p));
   const l: Raw = c['limits'] ?? {};
-  const limits: Limits = {
+  const given = {
     maxEnvelopeBytes: l['max_envelope_bytes'] ?? defaultLimits.maxEnvelopeBytes,
     maxHops: l['max_hops'] ?? defaultLimits.maxHops,
     fanoutLimit: l['fanout_limit'] ?? defaultLimits.fanoutLimit,
     replayWindowSeconds: l['replay_window_seconds'] ?? defaultLimits.replayWindowSeconds,
     skewSeconds: l['skew_seconds'] ?? defaultLimits.skewSeconds,
-    // A smaller quota refuses a peer that keeps to its rate limit (replay_quota) once the window fills.
-    replayQuotaPerPeer: l['replay_quota_per_peer'] ?? (l['rate_per_peer'] ?? defaultLimits.ratePerPeer) *
-      ((l['replay_window_seconds'] ?? defaultLimits.replayWindowSeconds) + (l['skew_seconds'] ?? defaultLimits.skewSeconds)),
     deadlineMs: l['deadline_ms'] ?? defaultLimits.deadlineMs,
     hopMarginMs: l['hop_margin_ms'] ?? defaultLimits.hopMarginMs,
     leaseGraceMs: l['lease_grace_ms'] ?? defaultLimits.leaseGraceMs,
     ratePerSource: l['rate_per_source'] ?? defaultLimits.ratePerSource,
     ratePerPeer: l['rate_per_peer'] ?? defaultLimits.ratePerPeer,
+  };
+  // A smaller quota refuses a peer that keeps to its rate limit (replay_quota) once the window fills.
+  const limits: Limits = {
+    ...given,
+    replayQuotaPerPeer: l['replay_quota_per_peer'] ?? given.ratePerPeer * (given.replayWindowSeconds + given.skewSeconds),
   };
   const peers: PeerConfig[] = (c['peers'] ?? []).map((p: Raw, i: number) => {
     if (p['id'] === c['id']) throw new ConfigError(`peers.${i}.id`, 'a peer cannot have the node\'s own id');
