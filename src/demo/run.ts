@@ -50,9 +50,11 @@ export async function freePort(): Promise<number> {
   }
 }
 
-export async function waitReady(url: string, ms = 45_000, everyMs = 50): Promise<void> {
+/** Poll `url`/readyz until it answers 200; `cancelled()` true ends the wait early (the mesh is stopping). */
+export async function waitReady(url: string, ms = 45_000, everyMs = 50, cancelled = (): boolean => false): Promise<void> {
   const end = Date.now() + ms;
   for (;;) {
+    if (cancelled()) return;
     try {
       const r = await fetch(`${url}/readyz`);
       if (r.ok) return;
@@ -137,7 +139,8 @@ export async function startMesh(opts: MeshOptions = {}): Promise<Mesh> {
       if (!opts.supervise || stopping || signal !== 'SIGKILL' || nodes[n]?.child !== child) return;
       restarts[n]++;
       nodes[n].child = launch(n, config, {});
-      starting.set(n, waitReady(nodes[n].peerUrl));
+      // Awaited by ready(); if the mesh stops first, the restarted node is stopped too and nobody waits.
+      starting.set(n, waitReady(nodes[n].peerUrl, undefined, undefined, () => stopping));
     });
     return child;
   };
