@@ -86,3 +86,16 @@ export const fork: Graph = {
     { consumer: ['D', 'd'], cseq: 1, producer: ['B', 'b'], pseq: 1 },
   ],
 };
+
+/**
+ * The fork with B held for an operator and D cut off: `fail` reports A's failure, and the
+ * simulation runs 100 ms, long enough for B to fence, forward and send its held acks.
+ */
+export function heldFork(fail: (sim: Simulator) => unknown): Simulator {
+  const sim = new Simulator({ seed: 8, policy: (a) => (a === 'B' ? 'held' : 'automatic') });
+  build(sim, fork);
+  sim.partitioned.add('D');
+  fail(sim);
+  sim.run({ until: sim.now + 100 });
+  return sim;
+}

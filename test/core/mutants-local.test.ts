@@ -3,7 +3,7 @@
 // and their statements, refusals with their code and unchanged state, records.
 import t from 'tap';
 import { Simulator, decodeCompact, type Effect, type SendEffect } from '../../src/core/index.js';
-import { build, chain, dg, fork, refused, type Graph } from './helpers.js';
+import { build, chain, dg, fork, heldFork, refused, type Graph } from './helpers.js';
 
 const S1 = { initiator: 'A', id: 's1' };
 const sends = (fx: Effect[], kind?: string): SendEffect[] =>
@@ -19,12 +19,7 @@ const one: Graph = {
 
 // covers: req-held-interim req-report-content
 t.test('a held member\'s interim acks list no dependent as unresponsive: no deadline has passed', async (t) => {
-  const g = fork;
-  const sim = new Simulator({ seed: 8, policy: (a) => (a === 'B' ? 'held' : 'automatic') });
-  build(sim, g);
-  sim.partitioned.add('D');
-  fail(sim);
-  sim.run({ until: sim.now + 100 });
+  const sim = heldFork(fail);
   const acks = reportAcks(sim.nodes.get('B')!.effects).map((r) => r[0]);
   t.ok(acks.length >= 2, 'the first interim ack, and one carrying C\'s final');
   for (const a of acks) t.match(a, { status: 'held', missing: undefined });

@@ -4,7 +4,7 @@
 // state, records.
 import t from 'tap';
 import { Simulator, decodeCompact, type Core, type Input, type Effect, type SendEffect } from '../../src/core/index.js';
-import { build, fork, refused, type Graph } from './helpers.js';
+import { build, fork, heldFork, refused, type Graph } from './helpers.js';
 
 const S1 = { initiator: 'A', id: 's1' };
 const cause = { agent: 'A', execution: 'a', class: 'eval_failure', at: 0 };
@@ -317,12 +317,7 @@ t.test('a late final split over several reports becomes one follow-up, once ever
 
 // covers: req-report-content
 t.test('a held member passes a dependent\'s final up in a new interim report; a dependent still silent is not called unresponsive', async (t) => {
-  const g = fork;
-  const sim = new Simulator({ seed: 8, policy: (a) => (a === 'B' ? 'held' : 'automatic') });
-  build(sim, g);
-  sim.partitioned.add('D');
-  fail(sim);
-  sim.run({ until: sim.now + 100 });
+  const sim = heldFork(fail);
   const B = sim.nodes.get('B')!;
   t.match(B.core.member(S1, 'b'), { state: 'held' });
   const reports = reportAcks(sends(B.effects, 'report'));
@@ -383,10 +378,13 @@ t.test('a repeated interim held report while the initiator still waits for other
   t.same(A.handle(held, 100), [], 'the same report again: no effect');
 });
 
-// covers: req-followup req-record-pages
-t.test('a follow-up goes to the child agents whose subtree holds its entries; a satisfied-by-this-set pointer is not such a subtree', async (t) => {
+/**
+ * A -> {B, E}, and X (with `xSeqs` checkpoints) that no dependency names: B, E and X are cut off,
+ * A has sent its requests, and the tests hand A reports whose acks they sign themselves.
+ */
+function handFed(xSeqs: number) {
   const g: Graph = {
-    execs: [{ agent: 'A', exec: 'a', seqs: 1 }, { agent: 'B', exec: 'b', seqs: 1 }, { agent: 'E', exec: 'e', seqs: 1 }, { agent: 'X', exec: 'x', seqs: 1 }],
+    execs: [{ agent: 'A', exec: 'a', seqs: 1 }, { agent: 'B', exec: 'b', seqs: 1 }, { agent: 'E', exec: 'e', seqs: 1 }, { agent: 'X', exec: 'x', seqs: xSeqs }],
     deps: [
       { consumer: ['B', 'b'], cseq: 1, producer: ['A', 'a'], pseq: 1 },
       { consumer: ['E', 'e'], cseq: 1, producer: ['A', 'a'], pseq: 1 },
@@ -397,18 +395,22 @@ t.test('a follow-up goes to the child agents whose subtree holds its entries; a 
   for (const x of ['B', 'E', 'X']) sim.partitioned.add(x);
   fail(sim);
   sim.run({ until: sim.now + 50 });
-  const A = sim.nodes.get('A')!.core;
-  t.match(A.member(S1, 'a'), { children: [{ agent: 'B', asked: true }, { agent: 'E', asked: true }] });
-  const sign = (agent: string, exec: string, parent: { agent: string; execution: string }, o: Record<string, unknown>) =>
-    sim.nodes.get(agent)!.sign('rollback-ack+jwt', { v: 1, iss: agent, iat: 0, set: S1, member: exec, parent, target: { checkpoint: `${exec}-k1`, seq: 1 }, ...o });
-  const fin = (agent: string, exec: string, parent: { agent: string; execution: string }) => sign(agent, exec, parent, {
-    status: 'rolled_back', restored: { checkpoint: `${exec}-k1`, seq: 1, digest: sim.nodes.get(agent)!.core.execution(exec)!.get(`${exec}-k1`)!.digest },
+  const sign = (agent: string, exec: string, parent: { agent: string; execution: string }, seq: number, o: Record<string, unknown>) =>
+    sim.nodes.get(agent)!.sign('rollback-ack+jwt', { v: 1, iss: agent, iat: 0, set: S1, member: exec, parent, target: { checkpoint: `${exec}-k${seq}`, seq }, ...o });
+  const fin = (agent: string, exec: string, parent: { agent: string; execution: string }, seq = 1) => sign(agent, exec, parent, seq, {
+    status: 'rolled_back', restored: { checkpoint: `${exec}-k${seq}`, seq, digest: sim.nodes.get(agent)!.core.execution(exec)!.get(`${exec}-k${seq}`)!.digest },
   });
-  const toA = { agent: 'A', execution: 'a' };
+  return { sim, A: sim.nodes.get('A')!.core, sign, fin, toA: { agent: 'A', execution: 'a' } };
+}
+
+// covers: req-followup req-record-pages
+t.test('a follow-up goes to the child agents whose subtree holds its entries; a satisfied-by-this-set pointer is not such a subtree', async (t) => {
+  const { sim, A, sign, fin, toA } = handFed(1);
+  t.match(A.member(S1, 'a'), { children: [{ agent: 'B', asked: true }, { agent: 'E', asked: true }] });
   const eOwn = fin('E', 'e', toA);
   const now = sim.now;
-  A.handle(sim.envelope('E', 'A', 'report', { set: S1, member: 'e', acks: [eOwn, sign('X', 'x', { agent: 'E', execution: 'e' }, { status: 'held', policy: { mode: 'held' } })], total: 1 }), now);
-  const fx = A.handle(sim.envelope('B', 'A', 'report', { set: S1, member: 'b', acks: [fin('B', 'b', toA), sign('X', 'x', { agent: 'B', execution: 'b' }, { status: 'satisfied', by: S1 })], total: 1 }), now);
+  A.handle(sim.envelope('E', 'A', 'report', { set: S1, member: 'e', acks: [eOwn, sign('X', 'x', { agent: 'E', execution: 'e' }, 1, { status: 'held', policy: { mode: 'held' } })], total: 1 }), now);
+  const fx = A.handle(sim.envelope('B', 'A', 'report', { set: S1, member: 'b', acks: [fin('B', 'b', toA), sign('X', 'x', { agent: 'B', execution: 'b' }, 1, { status: 'satisfied', by: S1 })], total: 1 }), now);
   t.equal(A.records().length, 1, 'recorded');
   t.same(sends(fx, 'outcome').map((e) => e.to).sort(), ['B', 'E'], 'the record goes to every child agent');
   t.match(A.rollbackSet(S1)!.entries.find((e) => e.agent === 'X'), { status: 'held' });
@@ -533,25 +535,7 @@ t.test('a late final travels up to the primary parent only, not to a parent answ
 
 // covers: req-followup
 t.test('a follow-up about a member reaches the child whose subtree holds its answer satisfied by another set', async (t) => {
-  const g: Graph = {
-    execs: [{ agent: 'A', exec: 'a', seqs: 1 }, { agent: 'B', exec: 'b', seqs: 1 }, { agent: 'E', exec: 'e', seqs: 1 }, { agent: 'X', exec: 'x', seqs: 2 }],
-    deps: [
-      { consumer: ['B', 'b'], cseq: 1, producer: ['A', 'a'], pseq: 1 },
-      { consumer: ['E', 'e'], cseq: 1, producer: ['A', 'a'], pseq: 1 },
-    ],
-  };
-  const sim = new Simulator({ seed: 4 });
-  build(sim, g);
-  for (const x of ['B', 'E', 'X']) sim.partitioned.add(x);
-  fail(sim);
-  sim.run({ until: sim.now + 50 });
-  const A = sim.nodes.get('A')!.core;
-  const sign = (agent: string, exec: string, parent: { agent: string; execution: string }, seq: number, o: Record<string, unknown>) =>
-    sim.nodes.get(agent)!.sign('rollback-ack+jwt', { v: 1, iss: agent, iat: 0, set: S1, member: exec, parent, target: { checkpoint: `${exec}-k${seq}`, seq }, ...o });
-  const fin = (agent: string, exec: string, parent: { agent: string; execution: string }, seq = 1) => sign(agent, exec, parent, seq, {
-    status: 'rolled_back', restored: { checkpoint: `${exec}-k${seq}`, seq, digest: sim.nodes.get(agent)!.core.execution(exec)!.get(`${exec}-k${seq}`)!.digest },
-  });
-  const toA = { agent: 'A', execution: 'a' };
+  const { sim, A, sign, fin, toA } = handFed(2);
   const now = sim.now;
   A.handle(sim.envelope('B', 'A', 'report', { set: S1, member: 'b', acks: [fin('B', 'b', toA), sign('X', 'x', { agent: 'B', execution: 'b' }, 2, { status: 'satisfied', by: { initiator: 'Q', id: 'q' } })], total: 1 }), now);
   const eOwn = fin('E', 'e', toA);
