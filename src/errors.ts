@@ -21,7 +21,7 @@ const table = {
   header_invalid: { status: 400, meaning: 'protected header is not a JSON object with exactly alg, typ and kid', action: 'drop' },
   alg_unsupported: { status: 400, meaning: 'alg is not ES256 or Ed25519', action: 'drop' },
   typ_mismatch: { status: 400, meaning: 'typ is not the expected message kind', action: 'drop' },
-  kid_unknown: { status: 401, meaning: 'kid names no key in the trust store', action: 'fix' },
+  kid_unknown: { status: 401, meaning: 'kid names no key in the trust store usable for this message', action: 'fix' },
   alg_mismatch: { status: 401, meaning: 'alg differs from the algorithm pinned for the key', action: 'drop' },
   signature_invalid: { status: 401, meaning: 'signature does not verify', action: 'drop' },
   payload_invalid: { status: 400, meaning: 'payload is not a JSON object without duplicate member names', action: 'drop' },

@@ -38,6 +38,8 @@ export interface NodeConfigDoc {
   peers: { id: string; url: string; transport: 'http' | 'ws'; jwks: string }[];
   policy?: { default?: 'automatic' | 'held'; executions?: Record<string, 'automatic' | 'held'> };
   limits?: Record<string, number>;
+  /** Revoked keys (kid, revocation time in NumericDate seconds). */
+  revoked?: { kid: string; at: number }[];
 }
 
 export const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../..');

@@ -6,7 +6,7 @@ export const nodeCommand: Command = {
   summary: 'run a node from a config file',
   usage: [
     'usage: marp node --config FILE',
-    '  FILE is YAML or JSON (see README "Configuration"). SIGHUP reloads peers and keys;',
+    '  FILE is YAML or JSON (see README "Configuration"). SIGHUP reloads peers, keys and revocations;',
     '  SIGTERM/SIGINT stop gracefully (everything accepted is already durable).',
   ].join('\n'),
   async run(argv) {
@@ -19,7 +19,8 @@ export const nodeCommand: Command = {
     node.log.info({ peer: node.peerUrl, agent: node.agentUrl }, 'node ready');
     process.on('SIGHUP', () => {
       try {
-        node.reloadTrust(loadConfig(file).peers);
+        const next = loadConfig(file);
+        node.reloadTrust(next.peers, next.revoked);
         node.log.info('trust reloaded');
       } catch (err) {
         node.log.error({ err }, 'reload refused; previous trust kept');

@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { loadConfig, type NodeConfig } from '../node/config.js';
-import { readLog } from '../store/index.js';
+import { readLog, receivedStatements, verifyReceived } from '../store/index.js';
 import { verifyRecordChain } from '../core/record.js';
 import { verifyBundle, type Bundle } from './bundle.js';
 import { statementVerifier, type KeySet } from './offline.js';
@@ -24,7 +24,8 @@ export const verifyCommand: Command = {
     'usage: marp verify --bundle FILE',
     '       marp verify --log FILE [--config FILE]',
     '  --bundle: signatures, embedded acknowledgements, follow-up references and outcomes',
-    '  --log: the log\'s hash chain; with --config also every record in it',
+    '  --log: the log\'s hash chain; with --config also every statement in it, each against the key',
+    '         as it was when the statement was received (validity period, revocations of the config)',
     '  exit 0 when everything verifies, 1 with the first broken link otherwise',
   ].join('\n'),
   async run(argv) {
@@ -50,13 +51,30 @@ export const verifyCommand: Command = {
     let line = `log OK: ${v.entries} entries, head ${v.head ?? '-'}`;
     if (v.tornTail) line += ` (torn last entry of ${v.tornTail.bytes} bytes at byte offset ${v.tornTail.offset}: never acknowledged)`;
     if (values['config']) {
-      const records = entries.flatMap((e) => ((e.body as { record?: string }).record ? [(e.body as { record: string }).record] : []));
-      const r = verifyRecordChain(records, statementVerifier(keysOf(loadConfig(values['config'] as string))));
+      const config = loadConfig(values['config'] as string);
+      const check = statementVerifier(keysOf(config), config.revoked ?? []);
+      // Keys are judged at receipt, never at the signer's iat (draft req-statement-receipt-time).
+      const s = verifyReceived(entries, check);
+      if (!s.ok) {
+        process.stdout.write(`${line}\nstatements BROKEN at entry ${s.entry} (${s.where}): ${s.detail}\n`);
+        return 1;
+      }
+      // An ack inside a record was received in an earlier report; the record's own time bounds it.
+      const received = new Map<string, number>();
+      for (const x of receivedStatements(entries)) if (!received.has(x.compact)) received.set(x.compact, x.receivedAt);
+      const records = receivedStatements(entries).filter((x) => x.where === 'record');
+      const own = new Set(records.map((x) => x.compact));
+      let current = 0;
+      const r = verifyRecordChain(records.map((x) => x.compact), (compact) => {
+        const at = received.get(compact);
+        if (own.has(compact)) current = at!;
+        return check(compact, at ?? current);
+      });
       if (!r.ok) {
         process.stdout.write(`${line}\nrecords BROKEN at record ${r.index + 1}: ${r.reason}: ${r.detail}\n`);
         return 1;
       }
-      line += `; ${r.count} record(s) verify`;
+      line += `; ${s.count} statement(s) verify at their receipt time; ${r.count} record(s) verify`;
     }
     process.stdout.write(`${line}\n`);
     return 0;

@@ -8,7 +8,7 @@ export { parseHeader, checkAlg, checkTyp, MAX_KID_LENGTH, type ProtectedHeader }
 export { parseJsonObject, findDuplicateName, JsonError } from './json.js';
 export { Schemas, defaultSchemas, defaultSchemaDir } from './schemas.js';
 export {
-  TrustStore, TrustConfigError, type TrustConfig, type PeerTrust, type TrustedKey, type PeerInfo, type Jwk,
+  TrustStore, TrustConfigError, keyProblem, type TrustConfig, type PeerTrust, type TrustedKey, type PeerInfo, type Jwk, type Revocation,
 } from './trust-store.js';
 export { ReplayCache, replayKey, type ReplayCacheOptions, type ReplayStats } from './replay-cache.js';
 export { RestartFloor, fileWatermark, memoryWatermark, type WatermarkStore } from './restart-floor.js';

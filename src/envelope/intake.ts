@@ -18,7 +18,7 @@ import type { RateLimiter } from './rate-limit.js';
 import type { ReplayCache } from './replay-cache.js';
 import type { RestartFloor } from './restart-floor.js';
 import type { Schemas } from './schemas.js';
-import type { TrustStore, TrustedKey } from './trust-store.js';
+import { keyProblem, type TrustStore, type TrustedKey } from './trust-store.js';
 
 export interface IntakeOptions {
   /** This node's agent id (the expected aud). */
@@ -104,15 +104,18 @@ function cachedHeader(encoded: string, bytes: Buffer): ProtectedHeader {
 }
 
 /**
- * Steps shared by envelopes and statements: syntax, header, alg, typ, kid,
- * pinned alg, signature (with `afterSignature` hook), payload, v, schema, iss.
+ * Steps shared by envelopes and statements: syntax, header, alg, typ, kid
+ * (a key usable at `at`, the receipt time in seconds: within its validity
+ * period, not revoked, not retired for an envelope), pinned alg, signature
+ * (with `afterSignature` hook), payload, v, schema, iss.
  */
 async function verifyJws(
   input: string,
   expected: Kind | readonly Kind[] | 'envelope',
   trust: TrustStore,
   schemas: Schemas,
-  allowRetired: boolean,
+  envelope: boolean,
+  at: number,
   afterSignature?: (key: TrustedKey) => void,
 ): Promise<Verified> {
   const parts = parseCompact(input);
@@ -120,7 +123,10 @@ async function verifyJws(
   const alg = checkAlg(header.alg);
   const kind = checkTyp(header.typ, expected);
   const key = trust.key(header.kid);
-  if (key === undefined || (key.retired && !allowRetired)) throw new ProtocolError('kid_unknown', 'kid names no usable key');
+  if (key === undefined) throw new ProtocolError('kid_unknown', 'kid names no usable key');
+  // Judged at receipt, never at the signer's iat: a stolen key cannot backdate (req-key-validity).
+  const unusable = keyProblem(key, at, envelope);
+  if (unusable !== undefined) throw new ProtocolError('kid_unknown', `kid names a key that is ${unusable}`);
   if (key.alg !== alg) throw new ProtocolError('alg_mismatch', `key is pinned to ${key.alg}`);
   if (!(await verifySignature(alg, parts.signingInput, key.key, parts.signature))) {
     throw new ProtocolError('signature_invalid');
@@ -166,19 +172,19 @@ export class Intake {
     // Copy untrusted bytes before checking them; non-ASCII fails the syntax step.
     const text = typeof input === 'string' ? input : Buffer.from(input).toString('latin1');
     let signed = false;
+    const now = Math.floor(nowMs / 1000);
     try {
-      const { key, kind, payload } = await verifyJws(text, ctx.expected ?? 'envelope', o.trust, o.schemas, false,
+      const { key, kind, payload } = await verifyJws(text, ctx.expected ?? 'envelope', o.trust, o.schemas, true, now,
         (k) => { signed = true; o.peerLimiter?.check(k.peer, nowMs); });
       if (payload['aud'] !== this.self) throw new ProtocolError('audience_mismatch', 'aud is not this node');
       const iat = payload['iat'] as number;
-      const now = Math.floor(nowMs / 1000);
       if (iat < now - this.windowSeconds - this.skewSeconds) throw new ProtocolError('iat_stale', 'iat outside the freshness window');
       if (iat > now + this.skewSeconds) throw new ProtocolError('iat_future', 'iat later than now plus skew');
       o.floor?.check(iat);
       const jti = payload['jti'] as string;
       o.replay.checkAndInsert(key.peer, key.peer, jti, iat, now);
       await o.floor?.accepted(iat);
-      const statements = EMBEDDED[kind as EnvelopeKind] === undefined ? [] : await this.#statements(kind as EnvelopeKind, payload);
+      const statements = EMBEDDED[kind as EnvelopeKind] === undefined ? [] : await this.#statements(kind as EnvelopeKind, payload, now);
       return { kind: kind as EnvelopeKind, peer: key.peer, kid: key.kid, jti, iat, payload, statements };
     } catch (e) {
       // Past the signature the jti is authentic and may be named in an error frame.
@@ -188,22 +194,24 @@ export class Intake {
   }
 
   /** Verify the statements an envelope carries; any failure is statement_invalid. */
-  async #statements(kind: EnvelopeKind, payload: Record<string, unknown>): Promise<VerifiedStatement[]> {
+  async #statements(kind: EnvelopeKind, payload: Record<string, unknown>, receivedAt: number): Promise<VerifiedStatement[]> {
     const spec = EMBEDDED[kind]!;
     const raw = payload[spec.member];
     const list = (spec.list ? raw : [raw]) as string[];
     const set = payload['set'] as { initiator: string; id: string };
-    return Promise.all(list.map((compact, i) => this.verifyStatement(compact, spec.kinds, set, `${spec.member}${spec.list ? `[${i}]` : ''}`)));
+    return Promise.all(list.map((compact, i) => this.verifyStatement(compact, spec.kinds, set, `${spec.member}${spec.list ? `[${i}]` : ''}`, receivedAt)));
   }
 
   /**
-   * Verify one statement offline: key of its own iss (retired keys allowed),
-   * typ among `kinds`, schema, and, if given, its set equal to `set`.
+   * Verify one statement: key of its own iss (retired keys allowed) usable at
+   * `receivedAt` (seconds, default now: the statement's receipt time, not its
+   * iat), typ among `kinds`, schema, and, if given, its set equal to `set`.
    */
   async verifyStatement(compact: string, kinds: StatementKind | readonly StatementKind[],
-    set?: { initiator: string; id: string }, where = 'statement'): Promise<VerifiedStatement> {
+    set?: { initiator: string; id: string }, where = 'statement',
+    receivedAt = Math.floor(this.#clock() / 1000)): Promise<VerifiedStatement> {
     try {
-      const { key, kind, payload } = await verifyJws(compact, kinds, this.#o.trust, this.#o.schemas, true);
+      const { key, kind, payload } = await verifyJws(compact, kinds, this.#o.trust, this.#o.schemas, false, receivedAt);
       const s = payload['set'] as { initiator: string; id: string };
       if (set !== undefined && (s.initiator !== set.initiator || s.id !== set.id)) {
         throw new ProtocolError('statement_invalid', 'set differs from the envelope\'s');

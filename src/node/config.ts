@@ -40,6 +40,8 @@ export interface NodeConfig {
   agentFace: { host: string; port: number; tokenFile: string };
   operator: { tokenFile: string };
   keys: { private: string; retired: string[] };
+  /** Revoked keys, own or peers' (kid, NumericDate seconds): draft req-key-validity. */
+  revoked?: { kid: string; at: number }[];
   peers: PeerConfig[];
   policy: { default: 'automatic' | 'held'; executions: Record<string, 'automatic' | 'held'> };
   limits: Limits;
@@ -101,6 +103,13 @@ export const configSchema = {
       properties: {
         private: { type: 'string', minLength: 1 },
         retired: { type: 'array', items: { type: 'string', minLength: 1 } },
+      },
+    },
+    revoked: {
+      type: 'array',
+      items: {
+        type: 'object', additionalProperties: false, required: ['kid', 'at'],
+        properties: { kid: { type: 'string', minLength: 1, maxLength: 128 }, at: { type: 'integer', minimum: 0 } },
       },
     },
     peers: {
@@ -220,6 +229,7 @@ export function parseConfig(raw: unknown, base: string): NodeConfig {
     agentFace: { host: c['agent_face']['host'] ?? '127.0.0.1', port: c['agent_face']['port'], tokenFile: path(c['agent_face']['token_file']) },
     operator: { tokenFile: path(c['operator']?.['token_file'] ?? c['agent_face']['token_file'] + '.operator') },
     keys: { private: path(c['keys']['private']), retired: (c['keys']['retired'] ?? []).map(path) },
+    revoked: (c['revoked'] ?? []).map((r: Raw) => ({ kid: r['kid'], at: r['at'] })),
     peers,
     policy: {
       default: pol['default'] ?? 'automatic',

@@ -163,7 +163,7 @@ export class RollbackNode implements EnvelopeSink {
     this.#ready = true;
   }
 
-  #trustConfig(): { peers: PeerTrust[] } {
+  #trustConfig(): { peers: PeerTrust[]; revoked: NodeConfig['revoked'] } {
     const c = this.config;
     const own = { keys: [...[c.keys.private].map((p) => publicOf(p)), ...c.keys.retired.map((p) => ({ ...publicOf(p), retired: true }))] };
     return {
@@ -171,12 +171,14 @@ export class RollbackNode implements EnvelopeSink {
         { id: c.id, jwks: own },
         ...c.peers.map((p) => ({ id: p.id, ...(p.url ? { url: p.url } : {}), jwks: loadJwks(p.jwks) as PeerTrust['jwks'] })),
       ],
+      revoked: c.revoked ?? [],
     };
   }
 
-  /** Keys and peers reload without a restart (retired keys stay for old records). */
-  reloadTrust(peers: NodeConfig['peers']): void {
+  /** Keys, peers and revocations reload without a restart (retired and revoked keys stay for old records). */
+  reloadTrust(peers: NodeConfig['peers'], revoked: NodeConfig['revoked'] = this.config.revoked): void {
     this.config.peers = peers;
+    this.config.revoked = revoked;
     this.#trust.reload(this.#trustConfig());
     for (const l of this.#links.values()) l.close();
     this.#links.clear();

@@ -64,6 +64,7 @@ t.test('a bad config exits non-zero naming the field', async (t) => {
   t.match(await run('node'), { code: 1, err: /--config FILE is required/ });
 });
 
+// covers: req-statement-receipt-time
 t.test('verify and export on a real log and on bundles', async (t) => {
   const dir = mkdtempSync(join(tmpdir(), 'marp-cli-'));
   const mesh = await startNodes(['up', 'down'], { dir });
@@ -85,7 +86,7 @@ t.test('verify and export on a real log and on bundles', async (t) => {
   // While the node runs and holds the log's lock: read-only, no lock taken (openLog would fail with log_locked).
   const ok = await run('verify', '--log', log, '--config', config);
   t.equal(ok.code, 0, ok.err);
-  t.match(ok.out, /^log OK: \d+ entries, head [0-9a-f]{64}; 1 record\(s\) verify\n$/);
+  t.match(ok.out, /^log OK: \d+ entries, head [0-9a-f]{64}; [1-9]\d* statement\(s\) verify at their receipt time; 1 record\(s\) verify\n$/);
   t.ok(existsSync(`${log}.lock`), 'the node still holds its lock');
 
   const bundleFile = join(dir, 'bundle.json');
@@ -101,6 +102,19 @@ t.test('verify and export on a real log and on bundles', async (t) => {
   const before = readFileSync(log);
   t.match(await run('verify', '--log', log, '--config', config), { code: 0 });
   t.same(readFileSync(log), before, 'verify does not modify the log');
+
+  // Keys are judged at each statement's receipt time (the log entry's): a revocation after every
+  // receipt leaves the log verifying; one before them refuses down's acks, backdated or not.
+  const downKid = JSON.parse(readFileSync(join(dir, 'down.jwks.json'), 'utf8')).keys[0].kid as string;
+  const revoking = (at: number): string => {
+    const f = join(dir, `up-revoked-${at}.yaml`);
+    writeFileSync(f, stringify({ ...up.raw, revoked: [{ kid: downKid, at }] }));
+    return f;
+  };
+  t.match(await run('verify', '--log', log, '--config', revoking(Math.floor(Date.now() / 1000) + 1)), { code: 0, out: /1 record\(s\) verify/ }, 'revoked after receipt: still evidence');
+  const rv = await run('verify', '--log', log, '--config', revoking(1));
+  t.equal(rv.code, 1, 'revoked before receipt: broken');
+  t.match(rv.out, new RegExp(`statements BROKEN at entry \\d+ \\(statements\\[\\d+\\]\\): kid ${downKid} names a key that was revoked \\(at 1\\)`));
 
   // A torn tail is reported but left alone (the node drops it at start).
   const torn = join(dir, 'torn.log');

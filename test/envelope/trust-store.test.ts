@@ -1,5 +1,6 @@
 import t from 'tap';
 import { TrustStore, TrustConfigError, type PeerTrust } from '../../src/envelope/index.js';
+import { keyProblem } from '../../src/envelope/trust-store.js';
 import { makeKey } from './helpers.js';
 
 const a = makeKey('alice');
@@ -130,4 +131,55 @@ t.test('a peer without url has none; lookups of kids outside 1..128 characters f
   t.ok(s.key('a'), 'a one-character kid is found');
   t.equal(s.key(''), undefined);
   t.equal(s.key('k'.repeat(129)), undefined);
+});
+
+// covers: req-key-validity
+t.test('validity periods and revocations: parsed, checked and named by field', async (t) => {
+  const s = new TrustStore({
+    peers: [peer({}, [{ ...a.pub, nbf: 100, exp: 200 }, a2.pub]), { id: 'carol', jwks: { keys: [{ ...c.pub, exp: 300 }] } }],
+    revoked: [{ kid: a2.pub.kid as string, at: 150 }],
+  });
+  const k = s.key(a.pub.kid as string)!;
+  t.match(k, { nbf: 100, exp: 200 });
+  t.notOk('revokedAt' in k, 'not revoked');
+  t.equal(s.key(a2.pub.kid as string)!.revokedAt, 150);
+  t.notOk('nbf' in s.key(a2.pub.kid as string)!, 'no period: no members');
+  t.same(s.jwks('alice')!.keys.map((j) => [j['nbf'], j['exp']]), [[100, 200], [undefined, undefined]], 'exported with the key');
+  t.equal(keyProblem(k, 99, true), 'not yet valid (nbf 100)');
+  t.equal(keyProblem(k, 100, true), undefined, 'nbf is the first valid second');
+  t.equal(keyProblem(k, 199, true), undefined);
+  t.equal(keyProblem(k, 200, true), 'expired (exp 200)', 'exp is the first invalid second (RFC 7519 §4.1.4)');
+  const r = s.key(a2.pub.kid as string)!;
+  t.equal(keyProblem(r, 149, true), undefined, 'before the revocation');
+  t.equal(keyProblem(r, 150, false), 'revoked (at 150)', 'from the revocation on, statements too');
+  t.equal(keyProblem({ retired: true }, 0, true), 'retired (statements only)');
+  t.equal(keyProblem({ retired: true }, 0, false), undefined);
+  t.equal(keyProblem({ retired: true, revokedAt: 5 }, 9, false), 'revoked (at 5)', 'revocation outranks retirement');
+
+  const k0 = 'peers.0.jwks.keys.0';
+  const cases: [unknown, string][] = [
+    [{ peers: [peer({}, [{ ...a.pub, nbf: -1 }])] }, `${k0}.nbf: nbf must be a NumericDate (integer seconds >= 0)`],
+    [{ peers: [peer({}, [{ ...a.pub, exp: 1.5 }])] }, `${k0}.exp: exp must be a NumericDate (integer seconds >= 0)`],
+    [{ peers: [peer({}, [{ ...a.pub, exp: '2030' }])] }, `${k0}.exp: exp must be a NumericDate (integer seconds >= 0)`],
+    [{ peers: [peer({}, [{ ...a.pub, nbf: 5, exp: 5 }])] }, `${k0}.exp: exp must be later than nbf`],
+    [{ peers: [peer()], revoked: {} }, 'revoked: must be an array of {kid, at}'],
+    [{ peers: [peer()], revoked: [null] }, 'revoked.0.kid: must be a string'],
+    [{ peers: [peer()], revoked: [{ kid: a.pub.kid, at: -3 }] }, 'revoked.0.at: must be a NumericDate (integer seconds >= 0)'],
+    [{ peers: [peer()], revoked: [{ kid: a.pub.kid, at: 1 }, { kid: a.pub.kid, at: 2 }] }, `revoked.1.kid: kid ${a.pub.kid} is revoked twice`],
+    [{ peers: [peer()], revoked: [{ kid: 'gone', at: 1 }] }, 'revoked.0.kid: names no key in the trust store: gone'],
+    [{ peers: [peer({}, [{ ...a.pub, nbf: 0, exp: 1 }])], revoked: [{ kid: a.pub.kid, at: 0 }] }, 'ok'],
+  ];
+  for (const [cfg, want] of cases) t.equal(message(cfg), want, want);
+});
+
+// covers: req-kid-unique
+t.test('reload refuses a kid that would name another key or another owner', async (t) => {
+  const s = new TrustStore({ peers: [peer(), { id: 'carol', jwks: { keys: [c.pub] } }] });
+  const reuse = { ...a2.pub, kid: a.pub.kid };
+  t.throws(() => s.reload({ peers: [peer({}, [reuse])] }), { field: `kid ${a.pub.kid}`, message: /kid already names another key; a kid is never reused/ });
+  t.throws(() => s.reload({ peers: [{ id: 'carol', jwks: { keys: [c.pub, a.pub] } }] }), { message: /\(of alice\)/ }, 'moved to another owner');
+  t.equal(s.key(a.pub.kid as string)!.peer, 'alice', 'nothing changed');
+  s.reload({ peers: [peer({}, [{ ...a.pub, exp: 10 }, a2.pub])], revoked: [{ kid: a.pub.kid as string, at: 5 }] });
+  t.match(s.key(a.pub.kid as string), { exp: 10, revokedAt: 5 }, 'the same key may gain a period and a revocation');
+  t.ok(s.key(a2.pub.kid as string), 'a new kid is fine');
 });
