@@ -7,7 +7,8 @@ export type Reversibility = 'reversible' | 'compensable' | 'irreversible';
 
 export interface SetRef { initiator: string; id: string }
 export interface CheckpointRef { checkpoint: string; seq: number }
-export interface RestoredRef { checkpoint: string; seq: number; digest: string }
+/** `attestation`: optional RATS attestation result about the restored state, opaque (draft "Attested Restores"). */
+export interface RestoredRef { checkpoint: string; seq: number; digest: string; attestation?: string }
 export interface ExecutionRef { agent: string; execution: string }
 
 export const failureClasses = [
@@ -124,7 +125,9 @@ export interface RequestBody {
 /** `total`: distinct descendant acks the sender has sent to this parent for (set, member) so far (draft "Report Splitting"). */
 export interface ReportBody { set: SetRef; member: string; acks: string[]; total?: number }
 export interface CancelBody { set: SetRef; member: string; authority: string }
-export interface OutcomeBody { set: SetRef; record: string }
+/** A Transparency Service's receipt for an earlier-written record or follow-up (draft "Witnessed Records"). */
+export interface WitnessEntry { entry: string; service: string; receipt: string }
+export interface OutcomeBody { set: SetRef; record: string; witness?: WitnessEntry[] }
 
 /** Envelope payload as verified by the pipeline (claims + body). */
 export interface EnvelopeClaims { v: 1; iss: string; aud: string; iat: number; jti: string; ext?: Record<string, unknown> }

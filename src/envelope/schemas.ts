@@ -54,6 +54,13 @@ export class Schemas {
     checkOctets(kind, 'cause.detail', p.cause?.detail, 1024);
     checkOctets(kind, 'reason', p.reason, 64);
     checkOctets(kind, 'policy.decided_by', p.policy?.decided_by, 255);
+    // The optional evidence members (draft "Optional Evidence Profiles").
+    const e = payload as { restored?: { attestation?: unknown }; witness?: { service?: unknown; receipt?: unknown }[] };
+    checkOctets(kind, 'restored.attestation', e.restored?.attestation, 8192);
+    for (const w of e.witness ?? []) {
+      checkOctets(kind, 'witness.service', w.service, 255);
+      checkOctets(kind, 'witness.receipt', w.receipt, 16384);
+    }
   }
 }
 
