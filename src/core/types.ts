@@ -125,7 +125,7 @@ export interface RequestBody {
 /** `total`: distinct descendant acks the sender has sent to this parent for (set, member) so far (draft "Report Splitting"). */
 export interface ReportBody { set: SetRef; member: string; acks: string[]; total?: number }
 export interface CancelBody { set: SetRef; member: string; authority: string }
-/** A Transparency Service's receipt for an earlier-written record or follow-up (draft "Witnessed Records"). */
+/** A Transparency Service's receipt for a registered record or follow-up (draft "Witnessed Records"). */
 export interface WitnessEntry { entry: string; service: string; receipt: string }
 export interface OutcomeBody { set: SetRef; record: string; witness?: WitnessEntry[] }
 

@@ -2,7 +2,9 @@
  * The demo's agent: real state in a small file of records. A checkpoint is a
  * copy of the file plus its SHA-256 digest; rollback restores the copy and
  * reports the digest of what it restored, which the node checks against the
- * digest declared at the checkpoint.
+ * digest declared at the checkpoint. Both digests are this agent's own claims
+ * (draft "Limits of the Evidence"). An execution's state opens with a record
+ * naming it and its inputs, so no checkpoint hashes an empty serialisation.
  */
 import { appendFileSync, copyFileSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -38,8 +40,10 @@ export class FileAgent {
     appendFileSync(this.#state, `${JSON.stringify(record)}\n`);
   }
 
-  async start(execution: string): Promise<void> {
+  /** Open an execution: its first record names it and its inputs (`state`). */
+  async start(execution: string, state: Record<string, unknown> = {}): Promise<void> {
     await this.client.execution(execution);
+    this.write({ execution, ...state });
   }
 
   /** Declare a checkpoint of the current state; returns its reference. */

@@ -238,13 +238,13 @@ export async function prepareScenario(agents: Record<Name, FileAgent>, say: (s: 
   const { ingest, enrich, price, report } = agents;
   const [I, E, P, R] = AGENTS.map((n) => `${n}-${round}`) as [string, string, string, string];
   say('agents work: each checkpoints before it emits or consumes output');
-  await ingest.start(I);
+  await ingest.start(I, { source: 'orders feed', cursor: 0 });
   const i1 = await ingest.checkpoint(I);
   ingest.write({ batch: 1, rows: 100 });
   const i2 = await ingest.checkpoint(I);
   ingest.write({ batch: 2, rows: 250, note: 'schema drift' });
 
-  await enrich.start(E);
+  await enrich.start(E, { lookup: 'regions v3' });
   const e1 = await enrich.checkpoint(E);
   await enrich.client.consumed(E, { agent: 'ingest', execution: I, ...i1 });
   enrich.write({ from: 'ingest batch 1' });
@@ -252,12 +252,12 @@ export async function prepareScenario(agents: Record<Name, FileAgent>, say: (s: 
   await enrich.client.consumed(E, { agent: 'ingest', execution: I, ...i2 });
   enrich.write({ from: 'ingest batch 2' });
 
-  await price.start(P);
+  await price.start(P, { price_list: 'v41', currency: 'EUR' });
   const p1 = await price.checkpoint(P, 'compensable', [{ compensate: 'withdraw published price list', ticket: 'OPS-1' }]);
   await price.client.consumed(P, { agent: 'ingest', execution: I, ...i2 });
   price.write({ priced: 'batch 2' });
 
-  await report.start(R);
+  await report.start(R, { template: 'daily v2' });
   const r1 = await report.checkpoint(R);
   await report.client.consumed(R, { agent: 'enrich', execution: E, ...e2 });
   await report.client.consumed(R, { agent: 'price', execution: P, ...p1 });

@@ -3,6 +3,7 @@
 // verifies under the captured keys, and the appendix is exactly their rendering
 // (regenerate with `node --import tsx scripts/gen-example.ts`).
 import t from 'tap';
+import { createHash } from 'node:crypto';
 import { compactVerify, importJWK, type JWK } from 'jose';
 import { decodeCompact, extract, fold, kindOfTyp, readCapture, render } from '../../scripts/gen-example.js';
 import { draftXml, unfold8792 } from './draft-helpers.js';
@@ -69,4 +70,23 @@ t.test('figures fit in 72 columns and unfold to the captured JSON', async (t) =>
   t.equal(unfold8792(`\n${fold(record.compact)}`), record.compact, 'compact record round-trips through RFC 8792 folding');
   const long = 'x'.repeat(60) + ' ' + 'y'.repeat(30);
   t.equal(unfold8792(`\n${fold(long)}`), long, 'folding never starts a continuation line with a space');
+});
+
+t.test('no checkpoint digest in the example or the draft is the SHA-256 of empty state', async (t) => {
+  // The digest of an empty serialisation says nothing about an execution (draft "Checkpoints"); the demo's agents open each with state.
+  const empty = createHash('sha256').update('').digest('hex');
+  const digests: string[] = [];
+  const walk = (v: unknown): void => {
+    if (Array.isArray(v)) v.forEach(walk);
+    else if (v !== null && typeof v === 'object') {
+      for (const [k, x] of Object.entries(v)) if (k === 'digest' && typeof x === 'string') digests.push(x); else walk(x);
+    }
+  };
+  walk(c.envelopes.map((e) => e.payload));
+  walk(c.statements.map((s) => s.payload));
+  t.ok(digests.length >= 6, `${digests.length} digests in draft/example`);
+  t.same(digests.filter((d) => d === `sha-256:${empty}`), [], 'none in draft/example');
+  const unfolded = draftXml.replace(/\\\n[ \t]*/g, '');
+  t.ok(unfolded.includes(digests[0]!), 'unfolding the draft restores its digests (the check below is not vacuous)');
+  t.notOk(unfolded.includes(empty), 'none in the draft, with RFC 8792 folding undone');
 });

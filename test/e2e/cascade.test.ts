@@ -23,10 +23,15 @@ async function cascade(t: Test, mesh: Mesh): Promise<void> {
   t.equal(p['members'][0].agent, 'ingest', 'initiator entry first');
   t.ok(verifyBundle(buildBundle([record], p['set'], mesh.keys)).ok, 'record and embedded acks verify offline');
   // Each agent's state equals the checkpoint it was rolled back to.
-  t.same(agents.ingest.records(), [{ batch: 1, rows: 100 }], 'ingest back at its last good checkpoint');
-  t.same(agents.enrich.records(), [{ from: 'ingest batch 1' }], 'the consumption before the failed checkpoint is not undone');
-  t.same(agents.price.records(), [], 'price restored');
-  t.same(agents.report.records(), [], 'report restored');
+  t.same(agents.ingest.records(), [{ execution: 'ingest-1', source: 'orders feed', cursor: 0 }, { batch: 1, rows: 100 }], 'ingest back at its last good checkpoint');
+  t.same(agents.enrich.records(), [{ execution: 'enrich-1', lookup: 'regions v3' }, { from: 'ingest batch 1' }], 'the consumption before the failed checkpoint is not undone');
+  t.same(agents.price.records(), [{ execution: 'price-1', price_list: 'v41', currency: 'EUR' }], 'price restored');
+  t.same(agents.report.records(), [{ execution: 'report-1', template: 'daily v2' }], 'report restored');
+  // No checkpoint is of empty state: each restored digest commits to something (draft "Checkpoints").
+  const empty = digestOf(new Uint8Array(0));
+  for (const m of p['members'] as { ack?: string }[]) {
+    if (m.ack) t.not((decodePayload(m.ack)['restored'] as { digest: string }).digest, empty, 'restored digest is not of empty state');
+  }
   for (const n of AGENTS) {
     const state = readFileSync(join(mesh.dir, `${n}-agent`, 'state.jsonl'));
     t.match(digestOf(state), /^sha-256:[0-9a-f]{64}$/);
