@@ -118,7 +118,8 @@ export class Cluster {
       id: n.name,
       data_dir: `./${n.name}-data`,
       log_level: this.#opts.logLevel ?? 'info',
-      peer_face: { host: '127.0.0.1', port: n.peerPort },
+      // Every member's link to the initiator comes from 127.0.0.1 (draft req-ws-limits: 256 per source).
+      peer_face: { host: '127.0.0.1', port: n.peerPort, ws: { connections_per_source: 8192, connections: 8192 } },
       agent_face: { host: '127.0.0.1', port: n.agentPort, token_file: `./${n.name}.token` },
       operator: { token_file: `./${n.name}.operator.token` },
       keys: { private: `./${n.name}.private.jwk` },

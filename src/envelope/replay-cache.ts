@@ -12,6 +12,12 @@
  *   replay_quota (fail closed) without affecting other peers.
  * - Insert is called last, after signature, schema, aud and iat checks, so
  *   unauthenticated traffic never fills the cache.
+ * - Retention runs from iat, not from acceptance: an id accepted with
+ *   iat = now + skew is kept until iat + window + skew (window + 2 x skew
+ *   after acceptance), as long as it could pass the freshness check.
+ * - Expiry follows the latest clock reading seen; if the clock steps back,
+ *   an iat older than that reading minus window and skew is refused
+ *   (iat_stale) since its entry may be gone (draft req-envelope-replay).
  */
 import { sha256 } from '@noble/hashes/sha2.js';
 import { ProtocolError } from '../errors.js';
@@ -129,9 +135,9 @@ export class ReplayCache {
     }
   }
 
-  /** Drop buckets whose every iat is older than now - window - skew. */
+  /** Drop buckets whose every iat is older than now - window - skew (now: the latest reading seen). */
   expire(nowSeconds: number): void {
-    if (nowSeconds === this.#expiredAt) return;
+    if (nowSeconds <= this.#expiredAt) return;
     this.#expiredAt = nowSeconds;
     const oldest = nowSeconds - this.windowSeconds - this.skewSeconds;
     for (const [index, bucket] of this.#buckets) {
@@ -153,6 +159,10 @@ export class ReplayCache {
    */
   checkAndInsert(peer: string, iss: string, jti: string, iat: number, nowSeconds: number): void {
     this.expire(nowSeconds);
+    // A clock stepped back: entries up to the latest reading's horizon may be gone.
+    if (iat < this.#expiredAt - this.windowSeconds - this.skewSeconds) {
+      throw new ProtocolError('iat_stale', 'iat older than the replay cache remembers (the clock stepped back)');
+    }
     const [hi, lo] = replayKey(iss, jti);
     for (const bucket of this.#buckets.values()) {
       if (bucket.has(hi, lo)) throw new ProtocolError('replayed', 'jti already accepted from this issuer');

@@ -13,6 +13,11 @@
  *   restart may carry an iat up to `skew` seconds in the future. Peers'
  *   retries succeed once the skew has passed. `lost` tells the node so that it
  *   can enter the degraded security state if it expected a watermark.
+ * - a watermark lower than the highest iat the log shows accepted belongs to
+ *   an older state (a watermark restored from a backup): it counts as lost,
+ *   since the envelopes accepted after it could be replayed (draft
+ *   req-ops-restore). A log and watermark restored together cannot be told
+ *   apart from a quiet node: the operator deletes the watermark on restore.
  */
 import { createHash } from 'node:crypto';
 import { closeSync, fsyncSync, openSync, readFileSync, renameSync, writeSync } from 'node:fs';
@@ -119,9 +124,11 @@ export class RestartFloor {
   #pending: Promise<void> = Promise.resolve();
   readonly #store: WatermarkStore | undefined;
 
-  constructor(opts: { startSeconds: number; skewSeconds: number; store?: WatermarkStore }) {
+  constructor(opts: { startSeconds: number; skewSeconds: number; store?: WatermarkStore; logIat?: number }) {
     this.#store = opts.store;
-    const w = opts.store?.load();
+    const stored = opts.store?.load();
+    // The watermark is durable before an envelope is logged, so it is never below the log's iats.
+    const w = stored !== undefined && opts.logIat !== undefined && stored < opts.logIat ? undefined : stored;
     this.lost = w === undefined;
     this.notBefore = w === undefined ? opts.startSeconds + opts.skewSeconds : w + 1;
     this.#saved = w ?? -1;

@@ -7,6 +7,7 @@ import { readFileSync } from 'node:fs';
 import { dirname, isAbsolute, resolve } from 'node:path';
 import { Ajv2020 } from 'ajv/dist/2020.js';
 import { parse as parseYaml } from 'yaml';
+import type { WsLimits } from './peer-face.js';
 
 export interface PeerConfig {
   id: string;
@@ -34,7 +35,8 @@ export interface Limits {
 export interface NodeConfig {
   id: string;
   dataDir: string;
-  peerFace: { host: string; port: number; tls?: { cert: string; key: string } };
+  /** ws: WebSocket resource bounds (draft req-ws-limits); unset members take the defaults of peer-face.ts. */
+  peerFace: { host: string; port: number; tls?: { cert: string; key: string }; ws?: Partial<WsLimits> };
   /** PEM file of the CAs that sign peers' TLS certificates (default: the system's). */
   tlsCa?: string;
   agentFace: { host: string; port: number; tokenFile: string };
@@ -86,6 +88,13 @@ export const configSchema = {
         tls: {
           type: 'object', additionalProperties: false, required: ['cert', 'key'],
           properties: { cert: { type: 'string', minLength: 1 }, key: { type: 'string', minLength: 1 } },
+        },
+        ws: {
+          type: 'object', additionalProperties: false,
+          properties: {
+            ping_interval_ms: { type: 'integer', minimum: 100, maximum: 600_000 },
+            in_flight: posInt, connections: posInt, connections_per_source: posInt, connections_per_peer: posInt,
+          },
         },
       },
     },
@@ -224,6 +233,7 @@ export function parseConfig(raw: unknown, base: string): NodeConfig {
     peerFace: {
       host: peerHost, port: c['peer_face']['port'],
       ...(c['peer_face']['tls'] ? { tls: { cert: path(c['peer_face']['tls']['cert']), key: path(c['peer_face']['tls']['key']) } } : {}),
+      ...(c['peer_face']['ws'] ? { ws: wsLimits(c['peer_face']['ws']) } : {}),
     },
     ...(c['tls_ca'] ? { tlsCa: path(c['tls_ca']) } : {}),
     agentFace: { host: c['agent_face']['host'] ?? '127.0.0.1', port: c['agent_face']['port'], tokenFile: path(c['agent_face']['token_file']) },
@@ -238,6 +248,14 @@ export function parseConfig(raw: unknown, base: string): NodeConfig {
     limits,
     logLevel: c['log_level'] ?? 'info',
   };
+}
+
+function wsLimits(w: Raw): Partial<WsLimits> {
+  const names = { ping_interval_ms: 'pingIntervalMs', in_flight: 'inFlight', connections: 'connections',
+    connections_per_source: 'connectionsPerSource', connections_per_peer: 'connectionsPerPeer' } as const;
+  const out: Partial<WsLimits> = {};
+  for (const [k, v] of Object.entries(names)) if (w[k] !== undefined) out[v] = w[k];
+  return out;
 }
 
 /** Loopback hosts, where plain-text links are allowed. */

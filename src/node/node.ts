@@ -88,7 +88,15 @@ export class RollbackNode implements EnvelopeSink {
     // A brand-new node (empty log) has accepted nothing that could be replayed to it; any other
     // node without its watermark refuses what was issued before its restart (plus skew).
     if (this.#store.length === 0 && watermark.load() === undefined) await watermark.save(0);
-    const floor = new RestartFloor({ startSeconds: Math.floor(now / 1000), skewSeconds: c.limits.skewSeconds, store: watermark });
+    // A watermark below an iat the log accepted was restored from an older state: lost (draft req-ops-restore).
+    let logIat: number | undefined;
+    for (const e of this.#store.entries) {
+      const i = (e.body as LogBody).input as { type?: string; payload?: { iat?: unknown } } | undefined;
+      if (i?.type === 'envelope' && typeof i.payload?.iat === 'number') logIat = Math.max(logIat ?? 0, i.payload.iat);
+    }
+    const floor = new RestartFloor({
+      startSeconds: Math.floor(now / 1000), skewSeconds: c.limits.skewSeconds, store: watermark, ...(logIat === undefined ? {} : { logIat }),
+    });
     this.#intake = new Intake({
       self: c.id,
       trust: this.#trust,
@@ -203,7 +211,7 @@ export class RollbackNode implements EnvelopeSink {
         handleProtocols: (protocols: Set<string>) => (protocols.has(SUBPROTOCOL) ? SUBPROTOCOL : false),
       },
     });
-    await this.peerApp.register(peerFace, { sink: this, maxBytes: c.limits.maxEnvelopeBytes });
+    await this.peerApp.register(peerFace, { sink: this, maxBytes: c.limits.maxEnvelopeBytes, ...(c.peerFace.ws ? { ws: c.peerFace.ws } : {}) });
     this.peerApp.get('/healthz', async () => ({ ok: true }));
     this.peerApp.get('/readyz', async (_req, reply) => reply.code(this.#ready ? 200 : 503).send({ ready: this.#ready }));
     this.peerApp.get('/metrics', async (_req, reply) => reply.type(this.metrics.registry.contentType).send(await this.metrics.registry.metrics()));
@@ -230,7 +238,7 @@ export class RollbackNode implements EnvelopeSink {
   // ---- inputs ------------------------------------------------------------
 
   /** Peer face: run the intake pipeline, then the core; durable before the receipt. */
-  async receive(compact: string, source: string): Promise<{ jti: string }> {
+  async receive(compact: string, source: string): Promise<{ jti: string; peer: string }> {
     let accepted: Accepted;
     try {
       accepted = await this.#intake.accept(compact, { source });
@@ -253,7 +261,7 @@ export class RollbackNode implements EnvelopeSink {
       throw err;
     }
     this.metrics.messages.inc({ kind: accepted.kind, result: 'accepted' });
-    return { jti: accepted.jti };
+    return { jti: accepted.jti, peer: accepted.peer };
   }
 
 
