@@ -18,7 +18,7 @@
  *     decide(set, e, 'confirm'|'decline'), cancel(set) (operator token); behaviour(e, 'ok'|'compensation_required'|
  *     'fail'|'silent'|'lie', delayMs?); directives[], waitDirective(pred), records(); .client is src/client's AgentClient.
  *
- *   Relay (one directed link): inject({ type: 'drop'|'duplicate'|'delay'|'reorder'|'rewrite', match?: { kind?, where? },
+ *   Relay (one directed link): inject({ type: 'drop'|'duplicate'|'delay'|'reorder'|'rewrite'|'forge', match?: { kind?, where? },
  *     count?, probability?, ... }), clear(), cut(), heal(), traffic[] ({kind, jti, payload, copy, status, code, dropped}),
  *     waitFor(pred), seen(kind). Raw POSTs to a node: fetch(mesh.node(id).peerUrl + '/rollback/v1/envelope').
  *

@@ -3,8 +3,9 @@
  * config names the relay's URL as B's peer URL; the relay forwards
  * POST /rollback/v1/envelope (draft "binding-http") and the WebSocket link
  * /rollback/v1/link (draft "binding-ws") to B and can drop, duplicate,
- * delay, reorder or rewrite envelopes, and cut/heal the link. Every
- * envelope and B's answer are logged (payloads decoded, not verified).
+ * delay, reorder or rewrite envelopes, answer in B's name without
+ * forwarding (forge), and cut/heal the link. Every envelope and B's answer
+ * are logged (payloads decoded, not verified).
  */
 import { EventEmitter } from 'node:events';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
@@ -35,6 +36,12 @@ export type Fault = (
   | { type: 'reorder'; holdMs: number }
   /** Change a payload member (dot path), keep the signature: B must refuse it. */
   | { type: 'rewrite'; path: string; value: unknown }
+  /**
+   * Answer A in B's name, not forwarding: an unsigned receipt, an unsigned
+   * error `code` (HTTP `status`, default 409), or with `reuse` B's last
+   * genuine receipt statement, which names an earlier jti (draft "sec-replay").
+   */
+  | { type: 'forge'; code?: string; status?: number; reuse?: boolean }
 ) & { match?: Match; count?: number; probability?: number };
 
 export interface Traffic {
@@ -43,7 +50,7 @@ export interface Traffic {
   kind: string | undefined;
   jti: string | undefined;
   payload: Record<string, any> | undefined;
-  copy: 'original' | 'duplicate' | 'tampered' | 'replayed-bytes';
+  copy: 'original' | 'duplicate' | 'tampered' | 'replayed-bytes' | 'forged';
   fault?: string;
   /** B's answer: HTTP status (202 receipt) or, over WebSocket, 202 for a receipt frame / 400 for an error frame. */
   status?: number;
@@ -52,6 +59,9 @@ export interface Traffic {
 }
 
 interface Rule { fault: Fault; left: number }
+
+/** What A is answered: B's answer, or one the relay made up (`frame` for a WebSocket link). */
+interface Answer { status: number; code?: string; body?: string; frame?: string; forged?: boolean }
 
 function kindOf(compact: string): { kind?: string; jti?: string; payload?: Record<string, any> } {
   try {
@@ -129,6 +139,9 @@ export class Relay extends EventEmitter {
   heal(): this { this.#cut = false; return this; }
   get isCut(): boolean { return this.#cut; }
 
+  /** The receipt statement of B's last acceptance on this link (reused by forge/reuse). */
+  lastReceipt: string | undefined;
+
   /** Resolves with the first logged entry (past or future) satisfying `pred`. */
   waitFor(pred: (t: Traffic) => boolean, ms = 10_000): Promise<Traffic> {
     const hit = this.traffic.find(pred);
@@ -174,7 +187,7 @@ export class Relay extends EventEmitter {
    * resolves with B's answer; returns the answer for A, or null when A must
    * get none (drop).
    */
-  async #plan(compact: string, send: (c: string) => Promise<{ status: number; code?: string; body?: string }>): Promise<{ status: number; code?: string; body?: string } | null> {
+  async #plan(compact: string, send: (c: string) => Promise<{ status: number; code?: string; body?: string }>): Promise<Answer | null> {
     const { kind, jti, payload } = kindOf(compact);
     const f = this.#rule(kind, payload);
     const base = { kind, jti, payload, fault: f?.type };
@@ -203,6 +216,19 @@ export class Relay extends EventEmitter {
         return forward(compact, 'original');
       case 'rewrite':
         return forward(tamper(compact, (p) => setPath(p, f.path, f.value)), 'tampered');
+      case 'forge': {
+        const receipt = f.reuse ? this.lastReceipt : undefined;
+        const status = f.code === undefined ? 202 : f.status ?? 409;
+        this.#log({ ...base, copy: 'forged', status, ...(f.code ? { code: f.code } : {}) });
+        const extra = receipt ? { receipt } : {};
+        return f.code === undefined
+          ? { status, body: JSON.stringify({ jti, ...extra }), frame: JSON.stringify({ type: 'receipt', jti, ...extra }), forged: true }
+          : {
+            status, code: f.code, forged: true,
+            body: JSON.stringify({ type: `urn:ietf:params:rollback:error:${f.code}`, title: f.code, status, code: f.code, ...extra }),
+            frame: JSON.stringify({ type: 'error', jti, code: f.code, detail: 'forged', ...extra }),
+          };
+      }
       case 'duplicate': {
         const first = await forward(compact, 'original');
         const again = async (): Promise<void> => {
@@ -228,7 +254,11 @@ export class Relay extends EventEmitter {
         const r = await request(this.#target + ENVELOPE_PATH, { method: 'POST', headers: { 'content-type': ctype }, body: c });
         const text = await r.body.text();
         let code: string | undefined;
-        try { code = (JSON.parse(text) as { code?: string }).code; } catch { /* receipt or non-JSON */ }
+        try {
+          const b = JSON.parse(text) as { code?: string; receipt?: unknown };
+          code = b.code;
+          if (r.statusCode === 202 && typeof b.receipt === 'string') this.lastReceipt = b.receipt;
+        } catch { /* non-JSON */ }
         return { status: r.statusCode, ...(r.statusCode === 202 ? {} : { code }), body: text };
       });
       if (answer === null || this.#cut) { req.socket.destroy(); return; }
@@ -256,8 +286,9 @@ export class Relay extends EventEmitter {
       client.on('error', closeBoth);
       upstream.on('message', (data) => {
         const text = String(data);
-        let frame: { type?: string; jti?: string | null; code?: string } = {};
+        let frame: { type?: string; jti?: string | null; code?: string; receipt?: unknown } = {};
         try { frame = JSON.parse(text); } catch { /* pass through */ }
+        if (frame.type === 'receipt' && typeof frame.receipt === 'string') this.lastReceipt = frame.receipt;
         const waiter = typeof frame.jti === 'string' ? pending.get(frame.jti) : undefined;
         if (waiter) {
           pending.delete(frame.jti!);
@@ -276,7 +307,7 @@ export class Relay extends EventEmitter {
           else resolve({ status: 0 });
           if (upstream.readyState === WebSocket.OPEN) upstream.send(c); else queue.push(c);
           setTimeout(() => { if (cj && pending.delete(cj)) resolve({ status: 0, code: 'no answer' }); }, 5000);
-        })).catch(() => {});
+        })).then((a) => { if (a?.forged && a.frame) client.send(a.frame); }).catch(() => {});
       });
     });
   }
