@@ -74,6 +74,13 @@ export class ProtocolError extends Error {
    * "Transport Bindings", req-ws-error).
    */
   jti: string | null = null;
+  /**
+   * The sender, set only once signature, iss and aud verified: a refusal
+   * from then on may be answered with a signed receipt (draft "req-receipt-sign").
+   */
+  peer: string | null = null;
+  /** The receipt statement (status "refused") signed for this refusal, if any. */
+  receipt: string | null = null;
   constructor(code: ErrorCode, message: string = errors[code].meaning, options?: { cause?: unknown }) {
     super(message, options);
     this.name = 'ProtocolError';

@@ -1,11 +1,12 @@
 /**
  * Turning intake results and errors into binding messages: WebSocket
- * receipt / error frames and RFC 9457 problem documents (HTTP).
+ * receipt / error frames and RFC 9457 problem documents (HTTP), each with
+ * the receipt statement when there is one (draft "msg-receipt").
  */
 import { ProtocolError, problem, type ErrorCode } from '../errors.js';
 
-export interface ErrorFrame { type: 'error'; jti: string | null; code: ErrorCode; detail: string }
-export interface ReceiptFrame { type: 'receipt'; jti: string }
+export interface ErrorFrame { type: 'error'; jti: string | null; code: ErrorCode; detail: string; receipt?: string }
+export interface ReceiptFrame { type: 'receipt'; jti: string; receipt?: string }
 
 const MAX_DETAIL = 1024;
 
@@ -20,17 +21,18 @@ function detailOf(e: ProtocolError): string {
 
 export function errorFrame(err: unknown, jti: string | null): ErrorFrame {
   const e = toProtocolError(err);
-  return { type: 'error', jti, code: e.code, detail: detailOf(e) };
+  return { type: 'error', jti, code: e.code, detail: detailOf(e), ...(e.receipt === null ? {} : { receipt: e.receipt }) };
 }
 
-export function receiptFrame(jti: string): ReceiptFrame {
-  return { type: 'receipt', jti };
+export function receiptFrame(jti: string, receipt?: string): ReceiptFrame {
+  return { type: 'receipt', jti, ...(receipt === undefined ? {} : { receipt }) };
 }
 
 /** RFC 9457 problem JSON and its HTTP status for any thrown value. */
-export function problemOf(err: unknown): { status: number; body: ReturnType<typeof problem> } {
+export function problemOf(err: unknown): { status: number; body: ReturnType<typeof problem> & { receipt?: string } } {
   const e = toProtocolError(err);
-  const body = problem(e);
+  const body: ReturnType<typeof problem> & { receipt?: string } = problem(e);
   body.detail = detailOf(e);
+  if (e.receipt !== null) body.receipt = e.receipt;
   return { status: e.status, body };
 }

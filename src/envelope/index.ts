@@ -15,9 +15,9 @@ export { RestartFloor, fileWatermark, memoryWatermark, type WatermarkStore } fro
 export { RateLimiter, type RateLimitOptions } from './rate-limit.js';
 export { signJws, type SigningKey } from './sign.js';
 export { createSigner, type Signer, type PrivateJwk } from './sync-signer.js';
-export { sealEnvelope, sealStatement, newJti, type SealOptions, type Sealed } from './seal.js';
+export { sealEnvelope, sealStatement, sealReceipt, newJti, type SealOptions, type Sealed, type ReceiptAnswer } from './seal.js';
 export {
-  Intake, verifySignature, peekJti, type IntakeOptions, type IntakeContext, type Accepted, type VerifiedStatement,
+  Intake, verifySignature, peekJti, type IntakeOptions, type IntakeContext, type Accepted, type VerifiedStatement, type ReceiptExpectation,
 } from './intake.js';
 export { errorFrame, receiptFrame, problemOf, toProtocolError, type ErrorFrame, type ReceiptFrame } from './frames.js';
 export { keygen, loadSigner, loadJwks, type KeygenOptions, type KeyPairFiles } from './keygen.js';

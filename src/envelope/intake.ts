@@ -14,6 +14,7 @@ import { parseCompact } from './compact.js';
 import { checkAlg, checkTyp, parseHeader, type ProtectedHeader } from './header.js';
 import { parseJsonObject } from './json.js';
 import { EMBEDDED, type EnvelopeKind, type Kind, type StatementKind } from './kinds.js';
+import type { ReceiptAnswer } from './seal.js';
 import type { RateLimiter } from './rate-limit.js';
 import type { ReplayCache } from './replay-cache.js';
 import type { RestartFloor } from './restart-floor.js';
@@ -172,11 +173,13 @@ export class Intake {
     // Copy untrusted bytes before checking them; non-ASCII fails the syntax step.
     const text = typeof input === 'string' ? input : Buffer.from(input).toString('latin1');
     let signed = false;
+    let peer: string | null = null;
     const now = Math.floor(nowMs / 1000);
     try {
       const { key, kind, payload } = await verifyJws(text, ctx.expected ?? 'envelope', o.trust, o.schemas, true, now,
         (k) => { signed = true; o.peerLimiter?.check(k.peer, nowMs); });
       if (payload['aud'] !== this.self) throw new ProtocolError('audience_mismatch', 'aud is not this node');
+      peer = key.peer; // authenticated: a refusal from here on may be signed (draft "req-receipt-sign")
       const iat = payload['iat'] as number;
       if (iat < now - this.windowSeconds - this.skewSeconds) throw new ProtocolError('iat_stale', 'iat outside the freshness window');
       if (iat > now + this.skewSeconds) throw new ProtocolError('iat_future', 'iat later than now plus skew');
@@ -188,9 +191,27 @@ export class Intake {
       return { kind: kind as EnvelopeKind, peer: key.peer, kid: key.kid, jti, iat, payload, statements };
     } catch (e) {
       // Past the signature the jti is authentic and may be named in an error frame.
-      if (signed && e instanceof ProtocolError) e.jti = peekJti(text, this.maxBytes);
+      if (signed && e instanceof ProtocolError) {
+        e.jti = peekJti(text, this.maxBytes);
+        e.peer = peer;
+      }
       throw e;
     }
+  }
+
+  /**
+   * Verify a receipt statement answering one of this node's envelopes (draft
+   * "req-receipt-match"): typ, a key of `expect.from` usable now and not
+   * retired (as for an envelope: a receipt answers one now), schema, iss,
+   * aud this node, jti the envelope's. No freshness or replay check: the jti
+   * it names was fresh, and it confirms no other envelope.
+   */
+  async verifyReceipt(compact: string, expect: ReceiptExpectation): Promise<ReceiptAnswer> {
+    const { key, payload } = await verifyJws(compact, 'receipt', this.#o.trust, this.#o.schemas, true, Math.floor(this.#clock() / 1000));
+    if (key.peer !== expect.from) throw new ProtocolError('issuer_mismatch', 'receipt not signed by the receiver of the envelope');
+    if (payload['aud'] !== this.self) throw new ProtocolError('audience_mismatch', 'receipt for another sender');
+    if (payload['jti'] !== expect.jti) throw new ProtocolError('statement_invalid', 'receipt for another envelope');
+    return payload['status'] === 'accepted' ? { status: 'accepted' } : { status: 'refused', code: payload['code'] as string };
   }
 
   /** Verify the statements an envelope carries; any failure is statement_invalid. */
@@ -223,6 +244,13 @@ export class Intake {
       throw new ProtocolError('statement_invalid', `${where}: ${code === 'statement_invalid' ? inner.message : `${code}: ${inner.message}`}`, { cause: inner });
     }
   }
+}
+
+export interface ReceiptExpectation {
+  /** The agent the envelope was sent to (its aud): the receipt's signer. */
+  from: string;
+  /** The jti of the envelope sent. */
+  jti: string;
 }
 
 /** Best-effort jti of an unverified envelope, for correlating error frames; null if absent. */

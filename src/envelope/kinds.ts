@@ -4,7 +4,7 @@
  */
 
 export const ENVELOPE_KINDS = ['dependency', 'failure', 'request', 'report', 'cancel', 'outcome'] as const;
-export const STATEMENT_KINDS = ['ack', 'cancellation', 'record', 'followup'] as const;
+export const STATEMENT_KINDS = ['ack', 'cancellation', 'record', 'followup', 'receipt'] as const;
 
 export type EnvelopeKind = (typeof ENVELOPE_KINDS)[number];
 export type StatementKind = (typeof STATEMENT_KINDS)[number];

@@ -1,6 +1,7 @@
 /**
  * Building envelopes and statements: adds the claims (v, iss, aud, iat, jti
- * for envelopes; v, iss, iat for statements) to a body and signs it.
+ * for envelopes; v, iss, iat for statements; receipts add the aud and jti
+ * of the envelope they answer) to a body and signs it.
  * jti: 128 random bits, base64url (22 characters; RFC 7519 §4.1.7).
  */
 import { randomBytes } from 'node:crypto';
@@ -39,6 +40,19 @@ export function sealEnvelope(signer: Signer, kind: EnvelopeKind, aud: string, bo
   const jti = opts.jti ?? newJti();
   const payload = { v: PROTOCOL_VERSION, iss: signer.iss, aud, iat, jti, ...body };
   return { compact: signer.sign(typOf(kind), payload), jti, iat };
+}
+
+/** What a receipt says about the envelope it answers (draft "msg-receipt"). */
+export type ReceiptAnswer = { status: 'accepted' } | { status: 'refused'; code: string };
+
+/**
+ * Sign a receipt for the envelope `jti` from `aud`: a statement for that
+ * sender only, naming that envelope (draft "req-receipt-sign").
+ */
+export function sealReceipt(signer: Signer, aud: string, jti: string, answer: ReceiptAnswer, opts: { iat?: number } = {}): string {
+  const iat = opts.iat ?? Math.floor(Date.now() / 1000);
+  const body = answer.status === 'accepted' ? { status: 'accepted' } : { status: 'refused', code: answer.code };
+  return signer.sign(typOf('receipt'), { v: PROTOCOL_VERSION, iss: signer.iss, aud, iat, jti, ...body });
 }
 
 /** Sign a statement of `kind` (no aud, no jti). */

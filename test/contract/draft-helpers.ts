@@ -16,7 +16,7 @@ export const draftXml = readFileSync(draftPath, 'utf8');
 
 export const KINDS = [
   'dependency', 'failure', 'request', 'report', 'cancel', 'outcome',
-  'ack', 'cancellation', 'record', 'followup',
+  'ack', 'cancellation', 'record', 'followup', 'receipt',
 ] as const;
 export type Kind = (typeof KINDS)[number];
 
