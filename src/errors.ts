@@ -31,7 +31,8 @@ const table = {
   audience_mismatch: { status: 421, meaning: 'aud is not this node', action: 'drop' },
   iat_stale: { status: 400, meaning: 'iat is older than the freshness window', action: 'retry' },
   iat_future: { status: 400, meaning: 'iat is later than now plus the allowed skew', action: 'fix' },
-  replayed: { status: 409, meaning: 'this (iss, jti) was already accepted', action: 'drop' },
+  // A sender never sends one jti twice: a copy made by someone else came first, with an outcome it cannot know (draft "proc-retransmission").
+  replayed: { status: 409, meaning: 'this (iss, jti) was already accepted', action: 'retry' },
   replay_quota: { status: 429, meaning: 'the peer has exhausted its replay-cache quota', action: 'retry' },
   rate_limited: { status: 429, meaning: 'the sender exceeded its rate limit', action: 'retry' },
   statement_invalid: { status: 400, meaning: 'an embedded statement does not verify or is inconsistent with its envelope', action: 'drop' },

@@ -1,15 +1,17 @@
 /**
  * A deliberately misbehaving peer: a fake node that speaks the wire protocol
  * (HTTP binding) with a real key of the mesh, in place of a node process.
- * It answers every envelope with a receipt, records what it received, and
+ * It answers every envelope with a receipt signed with its key (draft
+ * "req-receipt-sign"; `unsignedReceipts` answers without the statement, which
+ * real senders retransmit), records what it received, and
  * sends honest or dishonest envelopes on request. The node under test has to
  * detect every dishonest one (draft: "Report Consistency", "Restored-Digest
  * Verification", "Cancellation", "Member Processing").
  */
 import { createServer, type Server } from 'node:http';
-import { createSigner, sealStatement, type EnvelopeKind, type PrivateJwk } from '../../src/envelope/index.js';
+import { createSigner, sealReceipt, sealStatement, type EnvelopeKind, type PrivateJwk } from '../../src/envelope/index.js';
 import { decodeCompact, until, type Mesh } from '../harness/index.js';
-import { ENVELOPE_PATH, envelope, post, statement, type Answer } from './helpers.js';
+import { ENVELOPE_PATH, envelope, post, signer, statement, type Answer } from './helpers.js';
 
 export interface Received { kind: string; payload: Record<string, any>; compact: string }
 type SetRef = { initiator: string; id: string };
@@ -21,9 +23,12 @@ export class MisbehavingPeer {
   readonly #mesh: Mesh;
   #server: Server | undefined;
 
-  constructor(mesh: Mesh, id: string) {
+  readonly #unsigned: boolean;
+
+  constructor(mesh: Mesh, id: string, opts: { unsignedReceipts?: boolean } = {}) {
     this.#mesh = mesh;
     this.id = id;
+    this.#unsigned = opts.unsignedReceipts ?? false;
   }
 
   /** Replace the real node: kill its process and listen on its peer port. */
@@ -39,7 +44,8 @@ export class MisbehavingPeer {
         try {
           const { header, payload } = decodeCompact(compact);
           this.received.push({ kind: String(header['typ']).replace(/^rollback-|\+jwt$/g, ''), payload, compact });
-          res.writeHead(202, { 'content-type': 'application/json' }).end(JSON.stringify({ jti: payload['jti'] }));
+          const receipt = this.#unsigned ? {} : { receipt: sealReceipt(signer(this.#mesh, this.id), payload['iss'], payload['jti'], { status: 'accepted' }) };
+          res.writeHead(202, { 'content-type': 'application/json' }).end(JSON.stringify({ jti: payload['jti'], ...receipt }));
         } catch {
           res.writeHead(400).end();
         }

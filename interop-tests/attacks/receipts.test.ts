@@ -35,7 +35,7 @@ for (const transport of ['http', 'ws'] as const) {
       tt.ok(a.reached.length >= 1, `the ${kind} reached B once the liar stopped`);
     };
 
-    // covers: req-retransmit
+    // covers: req-receipt-final req-receipt-unsigned req-receipt-sign req-retransmit
     await attack(t, import.meta.url, m, {
       id: `${p}unsigned-receipt`, title: `${transport}: an unsigned receipt from an on-path party does not end retransmission`,
       sections: ['proc-retransmission', 'req-retransmit', 'req-receipt-final', 'req-receipt-unsigned', 'req-receipt-sign', 'sec-replay', transport === 'ws' ? 'binding-ws' : 'binding-http'],
@@ -51,7 +51,7 @@ for (const transport of ['http', 'ws'] as const) {
       t.equal(m().agent('B').directivesFor(`${p}ur-b`).length, 1, 'B directed once');
     });
 
-    // covers: req-retransmit req-error-codes
+    // covers: req-receipt-final req-receipt-unsigned req-error-codes
     await attack(t, import.meta.url, m, {
       id: `${p}unsigned-drop`, title: `${transport}: an unsigned refusal whose action is "drop" does not end retransmission`,
       sections: ['proc-retransmission', 'req-receipt-final', 'req-receipt-unsigned', 'req-error-codes', 'sec-replay'],
@@ -64,7 +64,7 @@ for (const transport of ['http', 'ws'] as const) {
       await lied(t, 'request', set);
     });
 
-    // covers: req-retransmit
+    // covers: req-receipt-final req-receipt-match
     await attack(t, import.meta.url, m, {
       id: `${p}reused-receipt`, title: `${transport}: B's genuine receipt for an earlier envelope does not confirm a later one`,
       sections: ['proc-retransmission', 'req-receipt-final', 'req-receipt-match', 'msg-receipt', 'sec-replay'],

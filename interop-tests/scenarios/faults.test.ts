@@ -67,8 +67,8 @@ t.test('faults', async (t) => {
   });
 
   await scenario(t, import.meta.url, m, {
-    id: 'rewrite', title: 'payload rewritten in transit (signature kept) is refused',
-    sections: ['intake', 'req-intake-order', 'error-formats', 'req-problem-details', 'req-error-codes', 'proc-dependency', 'req-dep-order'],
+    id: 'rewrite', title: 'payload rewritten in transit (signature kept) is refused; the retransmission registers the dependency',
+    sections: ['intake', 'req-intake-order', 'error-formats', 'req-problem-details', 'req-error-codes', 'req-receipt-unsigned', 'proc-dependency', 'req-dep-order'],
   }, async (t) => {
     const a = m().agent('A');
     const c = m().agent('C');
@@ -80,10 +80,13 @@ t.test('faults', async (t) => {
     const hit = await m().relay('C', 'A').waitFor((x) => x.copy === 'tampered');
     t.equal(hit.status, 401, 'HTTP 401');
     t.equal(hit.code, 'signature_invalid', 'refused with signature_invalid');
-    t.equal(reg.registered, false, 'the dependency is not registered (sender drops it: action "drop")');
+    // An unsigned refusal ends nothing (draft "req-receipt-unsigned"): C re-signs and re-sends the untouched content.
+    const deps = m().relay('C', 'A').seen('dependency');
+    t.ok(deps.some((x) => x.copy === 'original' && x.status === 202 && x.jti !== hit.jti), 'the retransmission (fresh jti) is accepted');
+    t.equal(reg.registered, true, 'the dependency is registered with the producer\'s values, not the rewritten ones');
     const set = (await a.fail('rw-a', cp)).set;
     const r = await waitRecord(m(), set);
-    t.same(Object.keys(r.status), ['A/rw-a'], 'the tampered registration authorises nothing: C is not a member');
+    t.same(Object.keys(r.status).sort(), ['A/rw-a', 'C/rw-c'], 'C is a member through its own registration; the tampered copy authorised nothing');
   });
 
   await scenario(t, import.meta.url, m, {

@@ -15,12 +15,12 @@ import { join } from 'node:path';
 import Fastify, { type FastifyInstance } from 'fastify';
 import websocket from '@fastify/websocket';
 import { pino, type Logger } from 'pino';
-import { ProtocolError } from '../errors.js';
+import { ProtocolError, errors } from '../errors.js';
 import { Core, type Effect, type Input } from '../core/core.js';
 import { hashPayload } from '../core/record.js';
 import {
   Intake, RateLimiter, ReplayCache, RestartFloor, TrustStore, defaultSchemas, fileWatermark,
-  loadJwks, loadSigner, sealEnvelope, type Accepted, type Signer, type PeerTrust,
+  loadJwks, loadSigner, sealEnvelope, sealReceipt, type Accepted, type Signer, type PeerTrust,
 } from '../envelope/index.js';
 import { openLog, type Log } from '../store/index.js';
 import type { NodeConfig } from './config.js';
@@ -133,7 +133,10 @@ export class RollbackNode implements EnvelopeSink {
         const t0 = this.#sentAt.get(o.key);
         this.#sentAt.delete(o.key);
         if (d.ok && t0 !== undefined) this.metrics.propagation.observe({ kind: o.kind }, (performance.now() - t0) / 1000);
+        if (!d.ok && d.code === 'unconfirmed') this.log.warn({ to: o.to, kind: o.kind, key: o.key, detail: d.detail }, 'answer without a valid receipt statement: retransmitting');
       },
+      // Only the receiver's signed receipt ends retransmission (draft "req-receipt-final").
+      confirm: (o, jti, receipt) => this.#intake.verifyReceipt(receipt, { from: o.to, jti }),
       link: (peer) => this.#link(peer),
       now: this.#clock,
       delivered: (o) => this.#delivered(o),
@@ -238,13 +241,13 @@ export class RollbackNode implements EnvelopeSink {
   // ---- inputs ------------------------------------------------------------
 
   /** Peer face: run the intake pipeline, then the core; durable before the receipt. */
-  async receive(compact: string, source: string): Promise<{ jti: string; peer: string }> {
+  async receive(compact: string, source: string): Promise<{ jti: string; peer: string; receipt: string }> {
     let accepted: Accepted;
     try {
       accepted = await this.#intake.accept(compact, { source });
     } catch (err) {
       this.#count('unknown', err);
-      throw err;
+      throw this.#signRefusal(err);
     }
     try {
       await this.#apply({
@@ -256,12 +259,28 @@ export class RollbackNode implements EnvelopeSink {
         ...(accepted.kind === 'failure' ? { setId: randomUUID() } : {}),
       } as unknown as Input);
     } catch (err) {
-      if (err instanceof ProtocolError) err.jti = accepted.jti;
+      if (err instanceof ProtocolError) {
+        err.jti = accepted.jti;
+        err.peer = accepted.peer;
+      }
       this.#count(accepted.kind, err);
-      throw err;
+      throw this.#signRefusal(err);
     }
     this.metrics.messages.inc({ kind: accepted.kind, result: 'accepted' });
-    return { jti: accepted.jti, peer: accepted.peer };
+    return { jti: accepted.jti, peer: accepted.peer, receipt: sealReceipt(this.#signer, accepted.peer, accepted.jti, { status: 'accepted' }, { iat: Math.floor(this.#clock() / 1000) }) };
+  }
+
+  /**
+   * Sign a refusal that ends the sender's retransmission, once the sender is
+   * authenticated (draft "req-receipt-sign"). Earlier refusals stay unsigned:
+   * signing them would sign for unauthenticated traffic. Retried codes need
+   * no signature, so replayed bytes never cost a signature.
+   */
+  #signRefusal(err: unknown): unknown {
+    if (err instanceof ProtocolError && err.peer !== null && err.jti !== null && errors[err.code].action !== 'retry') {
+      err.receipt = sealReceipt(this.#signer, err.peer, err.jti, { status: 'refused', code: err.code }, { iat: Math.floor(this.#clock() / 1000) });
+    }
+    return err;
   }
 
 

@@ -2,9 +2,12 @@
  * The peer face (draft Section "Transport Bindings"): envelopes from other
  * nodes over HTTP (POST, application/jose) and over persistent WebSocket
  * links. Every envelope goes through the one intake pipeline via `sink`.
- * On a link, a refused envelope gets an error frame naming its code; the
- * link closes only for framing violations or a sustained run of refusals,
- * never for one bad message, since many rollback sets share it.
+ * Answers carry the sink's receipt statement when it signed one, as the
+ * member "receipt" of the 202 body, the problem or the frame (draft
+ * "req-receipt-sign"). On a link, a refused envelope gets an error frame
+ * naming its code; the link closes only for framing violations or a
+ * sustained run of refusals, never for one bad message, since many rollback
+ * sets share it.
  *
  * WebSocket resource bounds (draft req-ws-limits): frames larger than the
  * envelope limit close the link (maxPayload, set where the plugin is
@@ -17,12 +20,17 @@
  */
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type {} from '@fastify/websocket';
-import { ProtocolError, problem } from '../errors.js';
+import { ProtocolError } from '../errors.js';
+import { errorFrame, problemOf, receiptFrame } from '../envelope/frames.js';
 import { ENVELOPE_PATH, LINK_PATH, SUBPROTOCOL } from './peer-link.js';
 
 export interface EnvelopeSink {
-  /** Resolves once the envelope is durably accepted (with its verified sender); throws ProtocolError if refused. */
-  receive(compact: string, source: string): Promise<{ jti: string; peer?: string }>;
+  /**
+   * Resolves once the envelope is durably accepted, with its verified sender
+   * and its receipt statement; throws ProtocolError if refused (with
+   * `receipt` set when the refusal is signed).
+   */
+  receive(compact: string, source: string): Promise<{ jti: string; peer?: string; receipt: string }>;
 }
 
 export interface WsLimits {
@@ -65,7 +73,8 @@ export async function peerFace(app: FastifyInstance, opts: { sink: EnvelopeSink;
       : (err.statusCode ?? 500) < 500 ? new ProtocolError('malformed', err.message)
       : asProtocolError(err);
     if (pe.code === 'internal') app.log.error({ err }, 'peer face internal error');
-    void reply.code(pe.status).type('application/problem+json').send(problem(pe));
+    const { status, body } = problemOf(pe);
+    void reply.code(status).type('application/problem+json').send(body);
   });
 
   // Checked before the body is read: fastify's own parsers (JSON, text/plain) must never feed the intake.
@@ -75,8 +84,8 @@ export async function peerFace(app: FastifyInstance, opts: { sink: EnvelopeSink;
   };
 
   app.post(ENVELOPE_PATH, { onRequest }, async (req, reply) => {
-    const { jti } = await sink.receive(req.body as string, `ip:${req.ip}`);
-    return reply.code(202).send({ jti });
+    const { jti, receipt } = await sink.receive(req.body as string, `ip:${req.ip}`);
+    return reply.code(202).send({ jti, receipt });
   });
 
   app.get(LINK_PATH, { websocket: true }, (socket, req) => {
@@ -144,16 +153,16 @@ export async function peerFace(app: FastifyInstance, opts: { sink: EnvelopeSink;
     function handle(text: string): void {
       if (++inFlight >= lim.inFlight) socket.pause();
       sink.receive(text, source).then(
-        ({ jti, peer: p }) => {
+        ({ jti, peer: p, receipt }) => {
           done();
           refusals = 0;
           bind(p);
-          socket.send(JSON.stringify({ type: 'receipt', jti }));
+          socket.send(JSON.stringify(receiptFrame(jti, receipt)));
         },
         (err: unknown) => {
           done();
           const pe = asProtocolError(err);
-          socket.send(JSON.stringify({ type: 'error', jti: pe.jti, code: pe.code, detail: pe.message }));
+          socket.send(JSON.stringify(errorFrame(pe, pe.jti)));
           if (++refusals >= MAX_CONSECUTIVE_REFUSALS) socket.close(1008, 'too many refused envelopes');
         },
       );

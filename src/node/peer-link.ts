@@ -1,23 +1,31 @@
 /**
  * Client side of the peer binding (draft Section "Transport Bindings"):
- * deliver one compact JWS to a peer and learn whether it was durably accepted
- * (a receipt) or refused (an error code). HTTP: POST /rollback/v1/envelope,
- * 202 = receipt. WebSocket: one persistent link per peer, subprotocol
- * rollback.v1; receipts and error frames are matched to envelopes by jti.
+ * deliver one compact JWS to a peer and learn what it answered: accepted (a
+ * receipt) or refused (an error code), with the receipt statement the answer
+ * carries, unverified: whether the answer ends retransmission is the
+ * outbox's decision (draft "req-receipt-final"). HTTP: POST
+ * /rollback/v1/envelope, 202 = receipt. WebSocket: one persistent link per
+ * peer, subprotocol rollback.v1; receipts and error frames are matched to
+ * envelopes by jti.
  */
 import { Agent, request, type Dispatcher } from 'undici';
 import WebSocket from 'ws';
 import { errors, isErrorCode, type ErrorCode } from '../errors.js';
 
 /**
- * `unreachable`: no answer (retried); `unknown_code`: refused with a code this
- * node does not know, which a sender treats as "drop" (draft "Error Codes").
+ * `unreachable`: no answer (retried); `unconfirmed`: an answer without a
+ * valid receipt statement, as good as none (retried, draft
+ * "req-receipt-unsigned"); `unknown_code`: refused with a code this node does
+ * not know, which a sender treats as "drop" (draft "Error Codes").
+ * `receipt`: the receipt statement the answer carried, not yet verified.
  */
-export type Delivery = { ok: true } | { ok: false; code: ErrorCode | 'unreachable' | 'unknown_code'; detail: string };
+export type Delivery =
+  | { ok: true; receipt?: string }
+  | { ok: false; code: ErrorCode | 'unreachable' | 'unconfirmed' | 'unknown_code'; detail: string; receipt?: string };
 
 /** Whether a failed delivery is worth another attempt. */
 export function retryable(d: Delivery): boolean {
-  return !d.ok && (d.code === 'unreachable' || (d.code !== 'unknown_code' && errors[d.code].action === 'retry'));
+  return !d.ok && (d.code === 'unreachable' || d.code === 'unconfirmed' || (d.code !== 'unknown_code' && errors[d.code].action === 'retry'));
 }
 
 export interface PeerLink {
@@ -33,13 +41,27 @@ function unreachable(err: unknown): Delivery {
   return { ok: false, code: 'unreachable', detail: err instanceof Error ? err.message : String(err) };
 }
 
+/** The "receipt" member of an answer, if it is a string (verified by the outbox). */
+function receiptOf(body: unknown): { receipt?: string } {
+  const r = (body as { receipt?: unknown } | null)?.receipt;
+  return typeof r === 'string' ? { receipt: r } : {};
+}
+
+function accepted(body: unknown): Delivery {
+  return { ok: true, ...receiptOf(body) };
+}
+
 function refused(body: unknown, fallback: string): Delivery {
   const code = (body as { code?: unknown } | null)?.code;
   const detail = (body as { detail?: unknown } | null)?.detail;
   const text = typeof detail === 'string' ? detail : '';
-  if (isErrorCode(code)) return { ok: false, code, detail: text };
-  if (typeof code === 'string') return { ok: false, code: 'unknown_code', detail: `${code.slice(0, 64)}: ${text}` };
+  if (isErrorCode(code)) return { ok: false, code, detail: text, ...receiptOf(body) };
+  if (typeof code === 'string') return { ok: false, code: 'unknown_code', detail: `${code.slice(0, 64)}: ${text}`, ...receiptOf(body) };
   return { ok: false, code: 'unreachable', detail: fallback };
+}
+
+function json(text: string): unknown {
+  try { return JSON.parse(text); } catch { return null; }
 }
 
 /** TLS for links to peers: TLS 1.3 only (draft "Transport Security"), optionally with our own CAs. */
@@ -63,11 +85,8 @@ export function httpLink(baseUrl: string, timeoutMs = 5000, tls: LinkTls = {}): 
           headersTimeout: timeoutMs,
           bodyTimeout: timeoutMs,
         });
-        const text = await res.body.text();
-        if (res.statusCode === 202) return { ok: true };
-        let body: unknown = null;
-        try { body = JSON.parse(text); } catch { /* not a problem document */ }
-        return refused(body, `HTTP ${res.statusCode}`);
+        const body = json(await res.body.text());
+        return res.statusCode === 202 ? accepted(body) : refused(body, `HTTP ${res.statusCode}`);
       } catch (err) {
         return unreachable(err);
       }
@@ -106,7 +125,7 @@ export function wsLink(baseUrl: string, timeoutMs = 5000, tls: LinkTls = {}): Pe
         let frame: { type?: unknown; jti?: unknown; code?: unknown; detail?: unknown };
         try { frame = JSON.parse(String(data)); } catch { return; }
         if (typeof frame.jti !== 'string') return;
-        settle(frame.jti, frame.type === 'receipt' ? { ok: true } : refused(frame, 'bad frame'));
+        settle(frame.jti, frame.type === 'receipt' ? accepted(frame) : refused(frame, 'bad frame'));
       });
       ws.on('close', () => {
         if (socket === ws) socket = undefined;

@@ -39,6 +39,7 @@ t.test('schema: code if and only if refused; closed', async (t) => {
   }
 });
 
+// covers: req-receipt-match
 t.test('verifyReceipt: the receiver\'s current key, for this sender and this jti', async (t) => {
   const w = world();
   const jti = newJti();
@@ -70,6 +71,7 @@ t.test('verifyReceipt: the receiver\'s current key, for this sender and this jti
     'a retired key signs no receipt: receipts are fresh, like envelopes');
 });
 
+// covers: req-receipt-sign
 t.test('intake: only refusals after signature, iss and aud name the sender (signable)', async (t) => {
   const w = world();
   const env = (over: Partial<{ aud: string; iat: number; jti: string }> = {}) =>

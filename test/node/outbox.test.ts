@@ -2,8 +2,10 @@ import t from 'tap';
 import { Outbox, type OutboxHooks, type Outgoing } from '../../src/node/outbox.js';
 import type { Delivery, PeerLink } from '../../src/node/peer-link.js';
 import type { ErrorCode } from '../../src/errors.js';
+import { newJti, sealReceipt, type ReceiptAnswer, type Signer } from '../../src/envelope/index.js';
+import { makeKey, world } from '../envelope/helpers.js';
 
-type Script = Delivery | ((compact: string) => Delivery | Promise<Delivery>);
+type Script = Delivery | ((compact: string, jti: string) => Delivery | Promise<Delivery>);
 
 /** A fake peer link: each deliver() takes the next scripted result (the last one repeats). */
 class FakeLink implements PeerLink {
@@ -12,7 +14,7 @@ class FakeLink implements PeerLink {
   async deliver(compact: string, jti: string): Promise<Delivery> {
     this.calls.push({ compact, jti });
     const s = this.script.length > 1 ? this.script.shift()! : this.script[0]!;
-    return typeof s === 'function' ? s(compact) : s;
+    return typeof s === 'function' ? s(compact, jti) : s;
   }
   close(): void {}
 }
@@ -42,6 +44,12 @@ function harness(links: Record<string, PeerLink | undefined>, over: Partial<Outb
     },
     link: (peer) => links[peer],
     now: () => clock.now,
+    // Scripted receipt statements: "good" confirms any attempt, "refused:<code>" refuses it.
+    async confirm(_o, _jti, receipt) {
+      if (receipt === 'good') return { status: 'accepted' };
+      if (receipt.startsWith('refused:')) return { status: 'refused', code: receipt.slice(8) };
+      throw new Error(`bad receipt ${receipt}`);
+    },
     delivered(o) { deliveredWith.push(o); settle({ result: 'delivered' }); },
     abandoned(o, code, detail) { settle({ result: 'abandoned', code, detail, o }); },
     attempt(o, d) { attempts.push({ o, d }); },
@@ -54,8 +62,11 @@ const msg = (over: Partial<Outgoing> = {}): Outgoing => ({
   to: 'alice', kind: 'rollback-request', body: { n: 1 }, key: 'k1', until: 1_000_000, ...over,
 });
 
-const ok: Delivery = { ok: true };
-const fail = (code: ErrorCode | 'unreachable'): Delivery => ({ ok: false, code, detail: `refused ${code}` });
+const ok: Delivery = { ok: true, receipt: 'good' };
+/** A refusal; one that would end retransmission carries its signed receipt unless `unsigned`. */
+const fail = (code: ErrorCode | 'unreachable', unsigned = false): Delivery => ({
+  ok: false, code, detail: `refused ${code}`, ...(code === 'unreachable' || unsigned ? {} : { receipt: `refused:${code}` }),
+});
 
 t.test('delivered on the first receipt', async (t) => {
   const link = new FakeLink([ok]);
@@ -67,7 +78,7 @@ t.test('delivered on the first receipt', async (t) => {
   t.same(link.calls[0], { compact: 'jws.rollback-request.{"n":1}.1', jti: 'jti-1' });
   t.equal(h.signed.length, 1);
   t.equal(h.attempts.length, 1);
-  t.same(h.attempts[0]!.d, ok);
+  t.same(h.attempts[0]!.d, { ok: true }, 'the attempt hook sees the confirmed answer');
   t.equal(h.outbox.size, 0, 'entry removed once delivered');
 });
 
@@ -92,7 +103,7 @@ t.test('retries after unreachable, signing every attempt afresh', async (t) => {
   t.same(h.attempts.map((a) => a.d.ok), [false, false, false, true]);
 });
 
-for (const code of ['rate_limited', 'replay_quota', 'iat_stale', 'internal', 'security_degraded'] as const) {
+for (const code of ['rate_limited', 'replay_quota', 'iat_stale', 'internal', 'security_degraded', 'replayed'] as const) {
   t.test(`retries after retryable code ${code}`, async (t) => {
     const link = new FakeLink([fail(code), fail(code), ok]);
     const h = harness({ alice: link });
@@ -104,9 +115,9 @@ for (const code of ['rate_limited', 'replay_quota', 'iat_stale', 'internal', 'se
   });
 }
 
-for (const code of ['signature_invalid', 'no_dependency', 'schema_invalid', 'replayed', 'kid_unknown', 'unknown_set'] as const) {
-  // covers: req-retransmit req-error-codes
-  t.test(`abandoned at once on non-retryable code ${code}`, async (t) => {
+for (const code of ['no_dependency', 'statement_invalid', 'iat_future', 'unknown_execution', 'unknown_set', 'illegal_transition'] as const) {
+  // covers: req-retransmit req-error-codes req-receipt-final
+  t.test(`abandoned at once on a signed refusal with non-retryable code ${code}`, async (t) => {
     const link = new FakeLink([fail(code), ok]);
     const h = harness({ alice: link });
     const o = msg();
@@ -256,4 +267,131 @@ t.test('a sign() failure abandons the message instead of crashing the node', asy
   const h2 = harness({ alice: link }, { sign: async () => { throw 'odd'; } });
   h2.outbox.send(msg());
   t.match(await h2.done, { result: 'abandoned', code: 'internal', detail: 'cannot sign: odd' });
+});
+
+// ---- what ends retransmission: only the receiver's receipt statement (draft "req-receipt-final")
+
+for (const code of ['signature_invalid', 'kid_unknown', 'no_dependency', 'unknown_set', 'illegal_transition'] as const) {
+  // covers: req-receipt-unsigned
+  t.test(`an unsigned refusal ${code} is retried like no answer`, async (t) => {
+    const link = new FakeLink([fail(code, true), fail(code, true), ok]);
+    const h = harness({ alice: link });
+    h.outbox.send(msg());
+    t.same(await h.done, { result: 'delivered' });
+    t.equal(link.calls.length, 3, 'retried until a receipt statement came');
+    t.equal(new Set(link.calls.map((c) => c.jti)).size, 3, 'signed afresh');
+    t.match(h.attempts[0]!.d, { ok: false, code: 'unconfirmed', detail: `${code} without a receipt statement` });
+  });
+}
+
+// covers: req-receipt-unsigned
+t.test('an unsigned receipt (202 or receipt frame without a statement) is retried like no answer', async (t) => {
+  const link = new FakeLink([{ ok: true }, ok]);
+  const h = harness({ alice: link });
+  h.outbox.send(msg());
+  t.same(await h.done, { result: 'delivered' });
+  t.equal(link.calls.length, 2);
+  t.same(h.attempts.map((a) => a.d), [{ ok: false, code: 'unconfirmed', detail: 'receipt without a receipt statement' }, { ok: true }]);
+});
+
+// covers: req-receipt-unsigned
+t.test('a receipt statement that does not verify is retried like no answer', async (t) => {
+  const link = new FakeLink([{ ok: true, receipt: 'forged' }, { ok: false, code: 'no_dependency', detail: 'x', receipt: 'forged' }, ok]);
+  const h = harness({ alice: link });
+  h.outbox.send(msg());
+  t.same(await h.done, { result: 'delivered' });
+  t.equal(link.calls.length, 3);
+  t.match(h.attempts[0]!.d, { code: 'unconfirmed', detail: 'receipt with an invalid receipt statement: bad receipt forged' });
+  t.match(h.attempts[1]!.d, { code: 'unconfirmed', detail: /^no_dependency with an invalid receipt statement/ });
+});
+
+// covers: req-receipt-unsigned
+t.test('unsigned refusals until the deadline: expired, never abandoned for their code', async (t) => {
+  const link = new FakeLink([fail('no_dependency', true)]);
+  const h = harness({ alice: link }, { now: () => Date.now() });
+  h.outbox.send(msg({ until: Date.now() + 200 }));
+  t.match(await h.done, { result: 'abandoned', code: 'expired' });
+  t.ok(link.calls.length >= 3, `kept retransmitting (${link.calls.length} attempts)`);
+});
+
+t.test('the signed statement decides, not the unsigned answer around it', async (t) => {
+  const refusedIn202 = harness({ alice: new FakeLink([{ ok: true, receipt: 'refused:unknown_set' }]) });
+  refusedIn202.outbox.send(msg());
+  t.match(await refusedIn202.done, { result: 'abandoned', code: 'unknown_set', detail: 'refused unknown_set' }, 'a 202 whose statement says refused');
+  const acceptedInError = harness({ alice: new FakeLink([{ ok: false, code: 'no_dependency', detail: 'x', receipt: 'good' }]) });
+  acceptedInError.outbox.send(msg());
+  t.same(await acceptedInError.done, { result: 'delivered' }, 'a refusal whose statement says accepted');
+  const retryCode = new FakeLink([{ ok: false, code: 'no_dependency', detail: 'x', receipt: 'refused:internal' }, ok]);
+  const h = harness({ alice: retryCode });
+  h.outbox.send(msg());
+  t.same(await h.done, { result: 'delivered' }, 'a signed code whose action is retry is retried');
+  t.equal(retryCode.calls.length, 2);
+});
+
+// covers: req-error-codes req-receipt-final
+t.test('a signed refusal with an unknown code is final ("drop"); an unsigned one is retried', async (t) => {
+  const h = harness({ alice: new FakeLink([{ ok: false, code: 'unknown_code', detail: 'x', receipt: 'refused:from_the_future' }]) });
+  h.outbox.send(msg());
+  t.match(await h.done, { result: 'abandoned', code: 'unknown_code' });
+  const link = new FakeLink([{ ok: false, code: 'unknown_code', detail: 'x' }, ok]);
+  const h2 = harness({ alice: link });
+  h2.outbox.send(msg());
+  t.same(await h2.done, { result: 'delivered' });
+  t.equal(link.calls.length, 2);
+});
+
+t.test('a retried refusal needs no receipt check', async (t) => {
+  let checks = 0;
+  const h = harness({ alice: new FakeLink([fail('rate_limited'), ok]) }, {
+    confirm: async () => { checks++; return { status: 'accepted' }; },
+  });
+  h.outbox.send(msg());
+  t.same(await h.done, { result: 'delivered' });
+  t.equal(checks, 1, 'only the receipt was checked');
+});
+
+// ---- the same rule with real receipt statements, verified as the node does (Intake.verifyReceipt)
+
+type World = ReturnType<typeof world>;
+
+/** bob sends to alice, whose answers are scripted with the world's keys. */
+function signedHarness(script: Array<(w: World, jti: string) => Delivery>) {
+  const w = world();
+  const link = new FakeLink(script.map((f) => (_c: string, jti: string) => f(w, jti)));
+  const h = harness({ alice: link }, {
+    sign: async (o) => ({ compact: `jws.${o.kind}`, jti: newJti() }),
+    confirm: (o, jti, r) => w.intake.verifyReceipt(r, { from: o.to, jti }),
+  });
+  return { w, link, h };
+}
+const receipt = (s: Signer, aud: string, jti: string, a: ReceiptAnswer = { status: 'accepted' }): string => sealReceipt(s, aud, jti, a);
+
+const forgeries: Array<[string, (w: World, jti: string) => Delivery]> = [
+  ['a receipt signed with a key not in the trust store', (_w, jti) => ({ ok: true, receipt: receipt(makeKey('alice').signer, 'bob', jti) })],
+  ['alice\'s receipt for another jti', (w, _jti) => ({ ok: true, receipt: receipt(w.alice.signer, 'bob', newJti()) })],
+  ['alice\'s receipt for another sender', (w, jti) => ({ ok: true, receipt: receipt(w.alice.signer, 'dave', jti) })],
+  ['a receipt by another trusted peer (carol)', (w, jti) => ({ ok: true, receipt: receipt(w.carol.signer, 'bob', jti) })],
+  ['carol\'s key claiming to be alice', (w, jti) => ({ ok: true, receipt: receipt({ ...w.carol.signer, iss: 'alice', sign: w.carol.signer.sign }, 'bob', jti) })],
+  ['an envelope instead of a receipt', (_w, jti) => ({ ok: true, receipt: `${Buffer.from(JSON.stringify({ alg: 'ES256', typ: 'rollback-report+jwt', kid: 'x' })).toString('base64url')}.e30.${jti}` })],
+  ['an unsigned "drop" refusal', () => ({ ok: false, code: 'no_dependency', detail: 'no' })],
+  ['a "drop" refusal with carol\'s signed refusal', (w, jti) => ({ ok: false, code: 'no_dependency', detail: 'no', receipt: receipt(w.carol.signer, 'bob', jti, { status: 'refused', code: 'no_dependency' }) })],
+];
+
+for (const [what, forge] of forgeries) {
+  // covers: req-receipt-match req-receipt-final
+  t.test(`not ended by ${what}`, async (t) => {
+    const s = signedHarness([forge, (w, jti) => ({ ok: true, receipt: receipt(w.alice.signer, 'bob', jti) })]);
+    s.h.outbox.send(msg());
+    t.same(await s.h.done, { result: 'delivered' }, 'delivered by the genuine receipt that followed');
+    t.equal(s.link.calls.length, 2, 'the forgery did not end retransmission');
+    t.match(s.h.attempts[0]!.d, { ok: false, code: 'unconfirmed' });
+  });
+}
+
+// covers: req-receipt-final req-error-codes
+t.test('ended by alice\'s signed refusal whose action is "drop"', async (t) => {
+  const s = signedHarness([(w, jti) => ({ ok: false, code: 'no_dependency', detail: 'no', receipt: receipt(w.alice.signer, 'bob', jti, { status: 'refused', code: 'no_dependency' }) })]);
+  s.h.outbox.send(msg());
+  t.match(await s.h.done, { result: 'abandoned', code: 'no_dependency', detail: 'no' });
+  t.equal(s.link.calls.length, 1);
 });

@@ -8,25 +8,27 @@ import { ENVELOPE_PATH, LINK_PATH, SUBPROTOCOL } from '../../src/node/peer-link.
 import { ProtocolError, errors } from '../../src/errors.js';
 
 /**
- * Fake intake: "ok.<jti>" is accepted; "refuse.<code>.<jti>" is refused with <code>;
+ * Fake intake: "ok.<jti>" is accepted (receipt statement "R.<jti>"); "refuse.<code>.<jti>" is
+ * refused with <code>; "signed.<code>.<jti>" likewise, with receipt statement "R-<code>.<jti>";
  * "boom.<jti>" fails with a non-protocol error; "slow.<jti>" waits before accepting.
  * A refusal names the jti (the last dot-separated part) as a verified one would, except for
  * "nojti" (as if refused before the signature step).
  */
 class FakeSink implements EnvelopeSink {
   readonly received: Array<{ compact: string; source: string }> = [];
-  async receive(compact: string, source: string): Promise<{ jti: string }> {
+  async receive(compact: string, source: string): Promise<{ jti: string; receipt: string }> {
     this.received.push({ compact, source });
     const parts = compact.split('.');
     const jti = parts.at(-1)!;
     switch (parts[0]) {
-      case 'ok': return { jti };
-      case 'refuse': {
+      case 'ok': return { jti, receipt: `R.${jti}` };
+      case 'refuse': case 'signed': {
         const err = new ProtocolError(parts[1] as never, `refused: ${parts[1]}`);
         if (jti !== 'nojti') err.jti = jti;
+        if (parts[0] === 'signed') err.receipt = `R-${parts[1]}.${jti}`;
         throw err;
       }
-      case 'slow': await new Promise((r) => setTimeout(r, 30)); return { jti };
+      case 'slow': await new Promise((r) => setTimeout(r, 30)); return { jti, receipt: `R.${jti}` };
       default: throw new Error(`exploded on ${compact}`);
     }
   }
@@ -69,11 +71,11 @@ t.test('HTTP binding', async (t) => {
   const s = await start();
   t.teardown(() => s.app.close());
 
-  // covers: req-http
-  t.test('202 with the jti of the accepted envelope', async (t) => {
+  // covers: req-http req-receipt-sign
+  t.test('202 with the jti of the accepted envelope and its receipt statement', async (t) => {
     const r = await post(s.url, 'ok.abc');
     t.equal(r.status, 202);
-    t.same(r.body, { jti: 'abc' });
+    t.same(r.body, { jti: 'abc', receipt: 'R.abc' });
     t.match(s.sink.received.at(-1), { compact: 'ok.abc', source: /^ip:/ });
   });
 
@@ -100,6 +102,14 @@ t.test('HTTP binding', async (t) => {
       expectProblem(t, await post(s.url, `refuse.${code}.j`), code, `refused: ${code}`);
     });
   }
+
+  // covers: req-problem-details req-receipt-sign
+  t.test('a signed refusal carries its receipt statement as the problem member "receipt"; others have none', async (t) => {
+    const r = await post(s.url, 'signed.no_dependency.j1');
+    expectProblem(t, r, 'no_dependency', 'refused: no_dependency');
+    t.equal((r.body as { receipt?: string }).receipt, 'R-no_dependency.j1');
+    t.notOk('receipt' in (await post(s.url, 'refuse.no_dependency.j2')).body, 'unsigned refusal: no receipt member');
+  });
 
   t.test('a body over maxBytes is 413 too_large, without reaching the sink', async (t) => {
     const n = s.sink.received.length;
@@ -145,7 +155,7 @@ t.test('HTTP binding', async (t) => {
   });
 });
 
-interface Frame { type: string; jti: string | null; code?: string; detail?: string }
+interface Frame { type: string; jti: string | null; code?: string; detail?: string; receipt?: string }
 
 /** Opens a link; collects frames and the close code. */
 function connect(url: string, protocols: string | string[] = SUBPROTOCOL) {
@@ -180,6 +190,7 @@ t.test('WebSocket binding', async (t) => {
     const frames = await c.frameCount(3);
     t.same(frames.map((f) => f.jti).sort(), ['r1', 'r2', 'r3']);
     t.ok(frames.every((f) => f.type === 'receipt'));
+    t.ok(frames.every((f) => f.receipt === `R.${f.jti}`), 'each with its receipt statement');
     t.match(s.sink.received.at(-1)!.source, /^ws:127\.0\.0\.1:\d+$/);
     c.ws.close();
     await c.closed;
@@ -200,7 +211,10 @@ t.test('WebSocket binding', async (t) => {
     t.same(c.frames[2], { type: 'error', jti: null, code: 'internal', detail: 'internal error' }, 'no verified jti on a non-protocol error');
     c.ws.send('ok.e4');
     await c.frameCount(4);
-    t.same(c.frames[3], { type: 'receipt', jti: 'e4' }, 'link still usable after refusals');
+    t.same(c.frames[3], { type: 'receipt', jti: 'e4', receipt: 'R.e4' }, 'link still usable after refusals');
+    c.ws.send('signed.unknown_set.e5');
+    await c.frameCount(5);
+    t.same(c.frames[4], { type: 'error', jti: 'e5', code: 'unknown_set', detail: 'refused: unknown_set', receipt: 'R-unknown_set.e5' }, 'a signed refusal carries its receipt statement');
     t.equal(c.ws.readyState, WebSocket.OPEN);
     c.ws.close();
     await c.closed;
@@ -227,7 +241,7 @@ t.test('WebSocket binding', async (t) => {
     c.ws.send('ok.still-open'); sent++;
     await c.frameCount(sent);
     t.equal(c.ws.readyState, WebSocket.OPEN, `${2 * (MAX_CONSECUTIVE_REFUSALS - 1)} refusals, not in a row`);
-    t.same(c.frames.at(-1), { type: 'receipt', jti: 'still-open' });
+    t.same(c.frames.at(-1), { type: 'receipt', jti: 'still-open', receipt: 'R.still-open' });
     c.ws.close();
     await c.closed;
   });
@@ -262,7 +276,7 @@ t.test('WebSocket binding', async (t) => {
     await c.opened;
     t.equal(c.ws.protocol, SUBPROTOCOL);
     c.ws.send('ok.multi');
-    t.same((await c.frameCount(1))[0], { type: 'receipt', jti: 'multi' });
+    t.same((await c.frameCount(1))[0], { type: 'receipt', jti: 'multi', receipt: 'R.multi' });
     c.ws.close();
     await c.closed;
   });

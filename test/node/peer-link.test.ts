@@ -4,6 +4,9 @@ import websocket from '@fastify/websocket';
 import type { WebSocket as ServerSocket } from 'ws';
 import { httpLink, wsLink, retryable, ENVELOPE_PATH, LINK_PATH, SUBPROTOCOL } from '../../src/node/peer-link.js';
 import { ProtocolError, problem } from '../../src/errors.js';
+import { Outbox } from '../../src/node/outbox.js';
+import { newJti, sealReceipt } from '../../src/envelope/index.js';
+import { world } from '../envelope/helpers.js';
 
 async function listen(app: FastifyInstance): Promise<string> {
   await app.listen({ host: '127.0.0.1', port: 0 });
@@ -34,6 +37,12 @@ t.test('httpLink', async (t) => {
     const body = req.body as string;
     seen.push({ body, type: req.headers['content-type'] });
     if (body === 'ok') return reply.code(202).send({ jti: 'x' });
+    if (body === 'ok-signed') return reply.code(202).send({ jti: 'x', receipt: 'a.b.c' });
+    if (body === 'ok-odd') return reply.code(202).send({ jti: 'x', receipt: 7 });
+    if (body === 'ok-text') return reply.code(202).type('text/plain').send('accepted');
+    if (body === 'refuse-signed') {
+      return reply.code(403).type('application/problem+json').send({ ...problem(new ProtocolError('no_dependency', 'no')), receipt: 'd.e.f' });
+    }
     if (body.startsWith('refuse:')) {
       const pe = new ProtocolError(body.slice(7) as never, 'nope, ' + body.slice(7));
       return reply.code(pe.status).type('application/problem+json').send(problem(pe));
@@ -52,6 +61,12 @@ t.test('httpLink', async (t) => {
   t.test('202 is a receipt', async (t) => {
     t.same(await httpLink(url).deliver('ok', 'j1'), { ok: true });
     t.same(seen.at(-1), { body: 'ok', type: 'application/jose' }, 'POSTs the compact JWS as application/jose');
+  });
+  t.test('the receipt statement of a 202 or a problem is passed on, unverified; nothing else is', async (t) => {
+    t.same(await httpLink(url).deliver('ok-signed', 'j1'), { ok: true, receipt: 'a.b.c' });
+    t.same(await httpLink(url).deliver('refuse-signed', 'j1'), { ok: false, code: 'no_dependency', detail: 'no', receipt: 'd.e.f' });
+    t.same(await httpLink(url).deliver('ok-odd', 'j1'), { ok: true }, 'a receipt member that is not a string is ignored');
+    t.same(await httpLink(url).deliver('ok-text', 'j1'), { ok: true }, 'a 202 without a JSON body');
   });
   t.test('a base URL with a trailing path still posts to the envelope path', async (t) => {
     t.same(await httpLink(`${url}/ignored/`).deliver('ok', 'j1'), { ok: true });
@@ -117,6 +132,8 @@ async function wsServer(offerCheck = true): Promise<WsServer> {
       s.received.push(text);
       const [cmd, jti, code] = text.split(':');
       if (cmd === 'ok') socket.send(JSON.stringify({ type: 'receipt', jti }));
+      else if (cmd === 'okr') socket.send(JSON.stringify({ type: 'receipt', jti, receipt: `R.${jti}` }));
+      else if (cmd === 'errr') socket.send(JSON.stringify({ type: 'error', jti, code, detail: 'd', receipt: `R.${jti}` }));
       else if (cmd === 'err') socket.send(JSON.stringify({ type: 'error', jti, code, detail: `refused ${code}` }));
       else if (cmd === 'errnodetail') socket.send(JSON.stringify({ type: 'error', jti, code }));
       else if (cmd === 'close') socket.close(1011, 'bye');
@@ -154,6 +171,13 @@ t.test('wsLink', async (t) => {
     t.same(ds, [{ ok: true }, { ok: false, code: 'replayed', detail: 'refused replayed' }, { ok: true }]);
     t.same(await link.deliver('ok:d', 'd'), { ok: true });
     t.equal(s.connections.length - before, 1, 'a single connection');
+  });
+
+  t.test('the receipt statement of a frame is passed on, unverified', async (t) => {
+    const link = wsLink(s.url);
+    t.teardown(() => link.close());
+    t.same(await link.deliver('okr:r1', 'r1'), { ok: true, receipt: 'R.r1' });
+    t.same(await link.deliver('errr:r2:unknown_set', 'r2'), { ok: false, code: 'unknown_set', detail: 'd', receipt: 'R.r2' });
   });
 
   t.test('error frames carry the code', async (t) => {
@@ -246,4 +270,65 @@ t.test('wsLink: an HTTP-only peer (no upgrade) is unreachable', async (t) => {
   const link = wsLink(url, 500);
   t.teardown(() => link.close());
   t.match(await link.deliver('ok:x', 'x'), { ok: false, code: 'unreachable', detail: /404/ });
+});
+
+/**
+ * A WebSocket receiver "alice" whose answers are scripted per attempt (the frame text is the
+ * attempt's jti), driving a real Outbox that verifies as the node does: bob -> alice.
+ */
+async function scriptedAlice(script: Array<(jti: string, w: ReturnType<typeof world>) => object>) {
+  const w = world();
+  const app = Fastify();
+  await app.register(websocket, { options: { handleProtocols: (p: Set<string>) => (p.has(SUBPROTOCOL) ? SUBPROTOCOL : false) } });
+  const seen: string[] = [];
+  app.get(LINK_PATH, { websocket: true }, (socket) => {
+    socket.on('message', (data) => {
+      const jti = String(data);
+      seen.push(jti);
+      const next = script.length > 1 ? script.shift()! : script[0]!;
+      socket.send(JSON.stringify(next(jti, w)));
+    });
+  });
+  const link = wsLink(await listen(app), 2000);
+  const result = new Promise<{ delivered: boolean; code?: string }>((resolve) => {
+    const outbox = new Outbox({
+      sign: async () => { const jti = newJti(); return { compact: jti, jti }; },
+      link: () => link,
+      now: Date.now,
+      confirm: (o, jti, r) => w.intake.verifyReceipt(r, { from: o.to, jti }),
+      delivered: () => { outbox.close(); resolve({ delivered: true }); },
+      abandoned: (_o, code) => { outbox.close(); resolve({ delivered: false, code }); },
+    });
+    outbox.send({ to: 'alice', kind: 'request', body: {}, key: 'k', until: Date.now() + 10_000 });
+  });
+  return { seen, result, close: async () => { link.close(); await app.close(); } };
+}
+
+const genuine = (jti: string, w: ReturnType<typeof world>) => ({ type: 'receipt', jti, receipt: sealReceipt(w.alice.signer, 'bob', jti, { status: 'accepted' }) });
+
+// covers: req-receipt-final req-receipt-unsigned req-receipt-match req-ws
+t.test('wsLink: only alice\'s receipt statement for the jti ends retransmission', async (t) => {
+  const a = await scriptedAlice([
+    (jti) => ({ type: 'receipt', jti }),
+    (jti) => ({ type: 'error', jti, code: 'no_dependency', detail: 'unsigned' }),
+    (jti, w) => ({ type: 'receipt', jti, receipt: sealReceipt(w.alice.signer, 'bob', newJti(), { status: 'accepted' }) }),
+    (jti, w) => ({ type: 'receipt', jti, receipt: sealReceipt(w.carol.signer, 'bob', jti, { status: 'accepted' }) }),
+    (jti, w) => ({ type: 'error', jti, code: 'unknown_set', detail: 'x', receipt: sealReceipt(w.alice.signer, 'dave', jti, { status: 'refused', code: 'unknown_set' }) }),
+    genuine,
+  ]);
+  t.teardown(a.close);
+  t.same(await a.result, { delivered: true });
+  t.equal(a.seen.length, 6, 'an unsigned receipt, an unsigned drop, a receipt for another jti, one by carol and one for dave did not end it');
+  t.equal(new Set(a.seen).size, 6, 'every attempt with a fresh jti');
+});
+
+// covers: req-receipt-final req-ws
+t.test('wsLink: alice\'s signed refusal with action "drop" ends retransmission', async (t) => {
+  const a = await scriptedAlice([
+    (jti, w) => ({ type: 'error', jti, code: 'no_dependency', detail: 'no', receipt: sealReceipt(w.alice.signer, 'bob', jti, { status: 'refused', code: 'no_dependency' }) }),
+    genuine,
+  ]);
+  t.teardown(a.close);
+  t.same(await a.result, { delivered: false, code: 'no_dependency' });
+  t.equal(a.seen.length, 1, 'sent once');
 });

@@ -62,36 +62,50 @@ t.test('a restore point altered in storage is detected: the member fails with di
   t.match(sim.nodes.get('B')!.core.member({ initiator: 'A', id: 's1' }, 'b'), { status: 'failed', reason: 'digest_mismatch' });
 });
 
-// covers: req-error-codes
-t.test('a sender treats an unknown error code as "drop": no retransmission', async (t) => {
+// covers: req-error-codes req-receipt-final
+t.test('a sender treats an unknown error code as "drop" once signed: no retransmission; unsigned, it retries', async (t) => {
   const { createServer } = await import('node:http');
   const { httpLink } = await import('../../src/node/peer-link.js');
   const { Outbox } = await import('../../src/node/outbox.js');
+  const { newJti, sealReceipt } = await import('../../src/envelope/index.js');
+  const { world } = await import('../envelope/helpers.js');
+  const w = world();
   let hits = 0;
+  let signed = true;
   const server = createServer((req, res) => {
-    req.resume();
+    let jti = '';
+    req.on('data', (c: Buffer) => { jti += String(c); });
     req.on('end', () => {
       hits++;
+      const receipt = signed ? { receipt: sealReceipt(w.alice.signer, 'bob', jti, { status: 'refused', code: 'from_the_future' }) } : {};
       res.writeHead(400, { 'content-type': 'application/problem+json' })
-        .end(JSON.stringify({ type: 'urn:ietf:params:rollback:error:from_the_future', title: 't', status: 400, code: 'from_the_future' }));
+        .end(JSON.stringify({ type: 'urn:ietf:params:rollback:error:from_the_future', title: 't', status: 400, code: 'from_the_future', ...receipt }));
     });
   });
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
   t.teardown(() => new Promise<void>((r) => server.close(() => r())));
   const link = httpLink(`http://127.0.0.1:${(server.address() as { port: number }).port}`);
-  let abandoned = '';
-  const outbox = new Outbox({
-    sign: async () => ({ compact: 'a.b.c', jti: 'j' }),
-    link: () => link,
-    now: Date.now,
-    delivered: () => {},
-    abandoned: (_o, code) => { abandoned = code; },
-  });
-  outbox.send({ to: 'alice', kind: 'request', body: {}, key: 'k', until: Date.now() + 3000 });
-  await new Promise((r) => setTimeout(r, 1500));
-  outbox.close();
+  const run = async (): Promise<string> => {
+    hits = 0;
+    let abandoned = '';
+    const outbox = new Outbox({
+      sign: async () => { const jti = newJti(); return { compact: jti, jti }; },
+      link: () => link,
+      now: Date.now,
+      confirm: (o, jti, r) => w.intake.verifyReceipt(r, { from: o.to, jti }),
+      delivered: () => {},
+      abandoned: (_o, code) => { abandoned = code; },
+    });
+    outbox.send({ to: 'alice', kind: 'request', body: {}, key: 'k', until: Date.now() + 3000 });
+    await new Promise((r) => setTimeout(r, 1500));
+    outbox.close();
+    return abandoned;
+  };
+  t.equal(await run(), 'unknown_code', 'signed: abandoned at once');
   t.equal(hits, 1, 'sent once, not retried');
-  t.equal(abandoned, 'unknown_code', 'abandoned at once');
+  signed = false;
+  t.equal(await run(), '', 'unsigned: not abandoned');
+  t.ok(hits > 1, `unsigned: retried (${hits} attempts)`);
 });
 
 // covers: req-hops-default req-hop-margin req-envelope-fresh

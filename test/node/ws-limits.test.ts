@@ -15,11 +15,11 @@ import { LINK_PATH, SUBPROTOCOL } from '../../src/node/peer-link.js';
 class HoldingSink implements EnvelopeSink {
   received = 0;
   #held: (() => void)[] = [];
-  async receive(compact: string): Promise<{ jti: string; peer?: string }> {
+  async receive(compact: string): Promise<{ jti: string; peer?: string; receipt: string }> {
     this.received++;
     const [kind, a, b] = compact.split('.');
     if (kind === 'hold') await new Promise<void>((r) => this.#held.push(r));
-    return kind === 'ok' ? { jti: b!, peer: a! } : { jti: a! };
+    return kind === 'ok' ? { jti: b!, peer: a!, receipt: `R.${b!}` } : { jti: a!, receipt: `R.${a!}` };
   }
   release(): void { for (const r of this.#held.splice(0)) r(); }
 }
